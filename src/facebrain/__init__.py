@@ -1,0 +1,2 @@
+"""facebrain."""
+__version__ = "0.1.0"

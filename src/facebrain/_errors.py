@@ -1,0 +1,26 @@
+"""Exception types shared across facebrain.
+
+Every error names the offending file, key or value and says how to fix it.
+They subclass the builtin exception a user would expect (``ValueError``,
+``FileNotFoundError``) so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DataFormatError", "FacebrainError", "StimulusMismatchError", "WeightsError"]
+
+
+class FacebrainError(Exception):
+    """Base class of facebrain's own errors."""
+
+
+class DataFormatError(FacebrainError, ValueError):
+    """A file or table does not have the expected format."""
+
+
+class StimulusMismatchError(FacebrainError, ValueError):
+    """Two labelled objects do not share the same ``stimulus_id`` values."""
+
+
+class WeightsError(FacebrainError, ValueError):
+    """A weight file cannot be loaded into the requested network."""

@@ -1,0 +1,94 @@
+"""Small helpers shared by every room: atomic writes, hashing, seeds, id joins."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ._errors import StimulusMismatchError
+
+__all__ = [
+    "atomic_path",
+    "check_random_state",
+    "check_same_stimuli",
+    "file_sha256",
+    "stable_hash",
+]
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Return the hex SHA-256 digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stable_hash(obj, length: int = 16) -> str:
+    """Deterministic short hash of a JSON-serialisable object (keys sorted)."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    Nothing is left at ``path`` if the body raises, so a half-written file is
+    never mistaken for a finished one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def check_random_state(seed) -> np.random.Generator:
+    """Turn ``seed`` (None, int, or Generator) into a ``numpy.random.Generator``."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}")
+
+
+def check_same_stimuli(
+    left: Sequence[str], right: Sequence[str], *, left_name: str = "left", right_name: str = "right"
+) -> None:
+    """Raise :class:`StimulusMismatchError` naming ids missing on either side.
+
+    Order is not checked; callers align with ``.sel(stimulus=...)`` afterwards.
+    """
+    a, b = set(map(str, left)), set(map(str, right))
+    if a == b:
+        return
+    only_a, only_b = sorted(a - b), sorted(b - a)
+
+    def show(ids):
+        head = ", ".join(ids[:5])
+        return f"{head}{' ...' if len(ids) > 5 else ''} ({len(ids)} in all)"
+
+    parts = []
+    if only_a:
+        parts.append(f"in {left_name} but not {right_name}: {show(only_a)}")
+    if only_b:
+        parts.append(f"in {right_name} but not {left_name}: {show(only_b)}")
+    raise StimulusMismatchError(
+        "stimulus_id values differ; " + "; ".join(parts)
+        + ". Subset both to the same stimuli, or pass align='intersection' where offered."
+    )

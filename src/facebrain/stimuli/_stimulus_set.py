@@ -36,6 +36,12 @@ CANONICAL_EXPRESSIONS = (
 
 REQUIRED_COLUMNS = ("identity", "expression", "view")
 
+#: Optional columns that make :meth:`StimulusSet.load` crop a file's image to a
+#: bounding box (x, y = top-left, width, height, in pixels of the file), e.g.
+#: VGGFace2's loose crops. ``bbox_margin`` (optional) grows the box by that
+#: fraction of its size on each side. Rows with NaN boxes are not cropped.
+BBOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+
 
 class StimulusSet:
     """An ordered set of face images with labels.
@@ -181,7 +187,7 @@ class StimulusSet:
         i = self._position(i_or_id)
         path = self.path_of(i)
         if path is not None:
-            img = read_image(path)
+            img = self._crop(i, read_image(path))
         elif self.image_source is not None:
             img = np.asarray(self.image_source(int(self.source_index[i])))
         else:
@@ -197,6 +203,24 @@ class StimulusSet:
         if size is not None:
             img = resize_image(img, size)
         return img
+
+    def _crop(self, i: int, img: np.ndarray) -> np.ndarray:
+        """Apply the row's bounding box (see :data:`BBOX_COLUMNS`) to a file image."""
+        if not all(c in self.table.columns for c in BBOX_COLUMNS):
+            return img
+        row = self.table.iloc[i]
+        box = [float(row[c]) for c in BBOX_COLUMNS]
+        if any(np.isnan(b) for b in box):
+            return img
+        margin = float(row["bbox_margin"]) if "bbox_margin" in self.table.columns else 0.0
+        from ._images import bbox_crop
+
+        try:
+            return np.ascontiguousarray(bbox_crop(img, *box, margin=margin))
+        except DataFormatError as err:
+            raise DataFormatError(
+                f"stimulus {self.ids[i]!r} ({self.path_of(i)}): {err}. Fix its bbox_* columns."
+            ) from err
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):

@@ -10,7 +10,7 @@ forward pass is not a plain chain override ``forward_layers``.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -34,6 +34,9 @@ class FaceNet(nn.Module):
         What these weights expect as input.
     weights_sha256 : str or None
         SHA-256 of the weight file loaded, None for random initialisation.
+    head_prefix : str
+        State-dict prefix of the classification head (``"stages.fc."``);
+        ``load_weights(..., new_head=True)`` may skip these tensors.
     """
 
     def __init__(self) -> None:
@@ -43,6 +46,16 @@ class FaceNet(nn.Module):
         self.preprocess: Preprocess | None = None
         self.weights_sha256: str | None = None
         self.weights_path: str | None = None
+        self.weights_format: str | None = None
+        self.head_prefix: str = "stages.fc."
+
+    def convert_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename a published weight layout to this network's keys.
+
+        The base class returns ``state_dict`` unchanged; networks that accept
+        other layouts (torchvision, VGGFace2 pickles, facenet-pytorch) override it.
+        """
+        return state_dict
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -56,6 +69,10 @@ class FaceNet(nn.Module):
         if isinstance(layers, str):
             layers = [layers]
         layers = list(dict.fromkeys(layers))
+        if not layers:
+            raise ValueError(
+                f"layers is empty; pass one or more of {list(self.layer_names)} or None for all"
+            )
         unknown = [name for name in layers if name not in self.layer_names]
         if unknown:
             raise KeyError(
@@ -96,6 +113,7 @@ class FaceNet(nn.Module):
             "model": self.name,
             "weights_sha256": self.weights_sha256 or "",
             "weights_path": self.weights_path or "",
+            "weights_format": self.weights_format or "",
             "preprocess": self.preprocess.to_dict() if self.preprocess else {},
             "layer_names": list(self.layer_names),
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Callable
+from collections.abc import Callable
 
 from ._base import FaceNet
 

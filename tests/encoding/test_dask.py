@@ -1,0 +1,47 @@
+"""Dask runs equal local runs (one LocalCluster, 2 workers, for RSA and encoding)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from facebrain.encoding import evaluate, variance_partition
+from facebrain.rsa import compare
+
+from .test_evaluate import ALPHAS, make
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as c:
+            yield c
+
+
+def test_rsa_bootstrap_on_dask_equals_local(client, rng):
+    acts, brain = make(rng)
+    for method in ("tau-a", "spearman", "corr_cov"):
+        kw = {"method": method, "bootstrap": 12, "over": "both", "seed": 5, "chunk_size": 4}
+        xr.testing.assert_identical(compare(acts, brain, **kw),
+                                    compare(acts, brain, client=client, **kw))
+
+
+def test_encoding_on_dask_equals_local(client, rng):
+    acts, brain = make(rng)
+    kw = {"n_folds": 4, "alphas": ALPHAS, "inner_cv": 3, "batch_size": 7}
+    xr.testing.assert_identical(evaluate(acts, brain, **kw),
+                                evaluate(acts, brain, client=client, **kw))
+    sets = {"A": (acts, "A"), "B": (acts, "B")}
+    kw = {"n_folds": 4, "alphas": ALPHAS, "inner_cv": 3}
+    xr.testing.assert_identical(variance_partition(sets, brain, **kw),
+                                variance_partition(sets, brain, client=client, **kw))
+    assert np.isfinite(evaluate(acts, brain, client=client, **kw)["r2"]).all()

@@ -1,7 +1,45 @@
 """Networks: registry, architectures and safe weight loading."""
 
 from ._base import FaceNet
+from ._densenet import DenseNetGray, densenet_gray48
+from ._facenet import InceptionResnetV1, facenet_vggface2
 from ._preprocess import Preprocess
 from ._registry import create, list_models, register_model
+from ._resnet import ResNetFaceNet, resnet18_gray, resnet50
+from ._siamese import SiameseNet, siamese_lfw
+from ._small import SmallResNet, small_resnet
+from ._vggface2 import (
+    VGGFace2ResNet50,
+    dag_to_torchvision,
+    resnet50_vggface2,
+    stages_to_torchvision,
+    torchvision_to_dag,
+)
+from ._weights import load_weights, read_state_dict, safe_pickle_load
 
-__all__ = ["FaceNet", "Preprocess", "create", "list_models", "register_model"]
+__all__ = [
+    "DenseNetGray",
+    "FaceNet",
+    "InceptionResnetV1",
+    "Preprocess",
+    "ResNetFaceNet",
+    "SiameseNet",
+    "SmallResNet",
+    "VGGFace2ResNet50",
+    "create",
+    "dag_to_torchvision",
+    "densenet_gray48",
+    "facenet_vggface2",
+    "list_models",
+    "load_weights",
+    "read_state_dict",
+    "register_model",
+    "resnet18_gray",
+    "resnet50",
+    "resnet50_vggface2",
+    "safe_pickle_load",
+    "siamese_lfw",
+    "small_resnet",
+    "stages_to_torchvision",
+    "torchvision_to_dag",
+]

@@ -1,0 +1,99 @@
+"""Benchmark: small_resnet identity training on synthetic faces (issue 3 acceptance).
+
+1. Acceptance run, with fit_classifier's defaults:
+   ``fit_classifier(create("small_resnet", num_classes=100),
+   synthetic_identities(100, 40, image_size=64), target="identity")``;
+   prints wall time (rendering/decoding included), CPU time, training images/s
+   and top-1 accuracy on the held-out images (4 per identity, 400 in all),
+   checked again with ``evaluate_accuracy``. Goal: >= 85% within 300 s on 2 cores.
+2. Baseline in the same process: the same training for ``--baseline-epochs``
+   epochs with the naive path (``cache=False``: every image rendered and
+   preprocessed again every epoch through the DataLoader) against the cached
+   path (decode once into a uint8 tensor). The two runs must end with bitwise
+   identical weights (tolerance: exact); prints both times and the ratio.
+
+Timings depend on the machine's load; run it on a quiet machine.
+
+Usage: python benchmarks/bench_training.py [--identities 100 --images 40 --epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
+def main(argv=None) -> int:
+    from facebrain.models import create
+    from facebrain.stimuli import synthetic_identities
+    from facebrain.training import evaluate_accuracy, fit_classifier
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--identities", type=int, default=100)
+    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="override fit_classifier's default (acceptance uses the default)")
+    ap.add_argument("--baseline-epochs", type=int, default=2)
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    n_cls = args.identities
+    kw = {} if args.epochs is None else {"epochs": args.epochs}
+
+    # ---------------------------------------------------------- acceptance
+    w0, c0 = _clock()
+    faces = synthetic_identities(args.identities, args.images, image_size=args.size)
+    torch.manual_seed(0)
+    net = create("small_resnet", num_classes=n_cls)
+    fit = fit_classifier(net, faces, target="identity", progress=args.progress, **kw)
+    w1, c1 = _clock()
+    wall, cpu = w1 - w0, c1 - c0
+    hist = fit.history
+    val_acc = hist[-1]["val_accuracy"]
+    train_images = round(sum(h["images_per_s"] * h["train_seconds"] for h in hist))
+    train_seconds = sum(h["train_seconds"] for h in hist)
+    check = evaluate_accuracy(fit.model, faces.subset(fit.extra["val_positions"]), "identity")
+    print(f"acceptance: small_resnet on synthetic_identities({args.identities}, {args.images}, "
+          f"image_size={args.size}), {len(hist)} epochs, defaults")
+    print(f"  wall {wall:.1f} s (render + decode + train + validate), CPU {cpu:.1f} s")
+    print(f"  training {train_images} images in {train_seconds:.1f} s = "
+          f"{train_images / train_seconds:.0f} images/s")
+    print(f"  held-out top-1 {val_acc:.4f} (evaluate_accuracy {check.accuracy:.4f}, "
+          f"n={check.n}, chance {1 / n_cls:.3f}); best epoch {fit.best_epoch}")
+    ok_acc, ok_time = val_acc >= 0.85, wall <= 300
+    print(f"  goal >= 0.85 top-1: {'met' if ok_acc else 'NOT met'}; "
+          f"goal <= 300 s: {'met' if ok_time else 'NOT met'} (load-dependent)")
+
+    if args.skip_baseline:
+        return 0 if ok_acc else 1
+    # ------------------------------------------------------------ baseline
+    e = args.baseline_epochs
+    times, models = {}, {}
+    for cache in (False, True):
+        faces = synthetic_identities(args.identities, args.images, image_size=args.size)
+        torch.manual_seed(0)
+        net = create("small_resnet", num_classes=n_cls)
+        w0, _ = _clock()
+        res = fit_classifier(net, faces, target="identity", epochs=e, cache=cache,
+                             progress=args.progress)
+        times[cache] = time.perf_counter() - w0
+        models[cache] = res.model.state_dict()
+    same = all(torch.equal(models[True][k], models[False][k]) for k in models[True])
+    print(f"baseline ({e} epochs): decode-every-epoch {times[False]:.1f} s, "
+          f"cached {times[True]:.1f} s, ratio {times[False] / times[True]:.2f}x; "
+          f"final weights bitwise equal: {same}")
+    return 0 if (ok_acc and same) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

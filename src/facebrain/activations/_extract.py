@@ -1,0 +1,522 @@
+"""``extract``: layer activations of a FaceNet for every stimulus of a StimulusSet."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import weakref
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .._errors import FacebrainError
+from .._utils import stable_hash
+from ._reduce import Reducer, parse_reduce
+from ._store import ActivationStore
+
+__all__ = ["NonFiniteActivationError", "extract"]
+
+#: target size of one zarr chunk, in float32 elements (16 MiB)
+_CHUNK_ELEMENTS = 1 << 22
+
+#: model -> {stage name: (tensor key, conv-bn-fused copy)}; entries die with the model
+_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class NonFiniteActivationError(FacebrainError, ValueError):
+    """A layer produced NaN or infinite values."""
+
+
+def extract(
+    model,
+    stimuli,
+    layers: Sequence[str] | str | None = None,
+    *,
+    reduce: str | dict | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    store: str | os.PathLike | None = None,
+    resume: bool = True,
+    num_workers: int = 0,
+    client=None,
+    progress: bool = True,
+    seed: int = 0,
+    channels_last: bool | None = None,
+    fuse_bn: bool = True,
+):
+    """Compute layer activations of ``model`` for every image of ``stimuli``.
+
+    The forward pass stops at the deepest requested layer and runs under
+    ``torch.inference_mode()``. Images are decoded by a ``DataLoader``
+    (``num_workers`` processes), so decoding overlaps compute.
+
+    Parameters
+    ----------
+    model : FaceNet
+        A network following the FaceNet contract (``stages``, ``preprocess``,
+        ``forward_layers``). It is put in eval mode.
+    stimuli : StimulusSet
+        The images; the table columns (except ``path``) become stimulus coords.
+    layers : str or list of str, optional
+        Layer names (``model.layer_names``); all layers if None.
+    reduce : None, str or dict
+        ``None`` (keep ``C x H x W``), ``"avgpool"``, ``"srp:N"`` (seeded sparse
+        random projection) or ``"pca:N"`` (incremental PCA, two passes over the
+        stimuli: fit, then transform); a dict ``{layer: spec}`` for per-layer choices.
+    batch_size : int
+        Images per forward pass; also the chunk size of the store along ``stimulus``.
+    device : str
+        torch device.
+    store : path, optional
+        A zarr directory. Batches are written as they are computed, each followed
+        by a completion marker; the returned Dataset opens the store lazily (dask).
+        Without a store everything stays in memory.
+    resume : bool
+        With an existing store written by the same model, weights, layers,
+        reducers, batch size and stimuli, compute only the batches without a
+        completion marker. A store from a different run is refused (the message
+        says which field differs). ``resume=False`` overwrites the store.
+    num_workers : int
+        DataLoader worker processes for decoding.
+    client : dask.distributed.Client, optional
+        Split the batches into contiguous chunks computed on the cluster's
+        workers (written to the same store when given). The batches are the same
+        as in a local run, so values are identical. A ``pca:N`` reducer is fitted
+        in this process first.
+    progress : bool
+        Show a tqdm progress bar.
+    seed : int
+        Seed of ``srp:N`` projections.
+    channels_last : bool, optional
+        Run convolutions in channels-last memory format; None picks it for
+        CPU networks with 2-D convolutions (faster in ``bench_extract.py``).
+        The model's memory format is restored afterwards.
+    fuse_bn : bool
+        Fold eval-mode BatchNorm into the preceding convolution (``torch.fx``
+        conv-bn fusion) in a private copy of the stages that are run; the
+        model itself is not changed. Applies to plain-chain FaceNets (those
+        that keep ``FaceNet.forward_layers``); values change by ~1e-6 relative.
+        The fused copy is cached per model and rebuilt when its weights change.
+
+    Returns
+    -------
+    acts : xarray.Dataset
+        One variable per layer, dims ``("stimulus", "{layer}_unit")``, float32.
+
+    Raises
+    ------
+    KeyError
+        A layer name the model lacks (the message lists the available ones).
+    NonFiniteActivationError
+        A layer produced NaN/inf values (the message names the layer and count).
+    StoreMismatchError
+        ``store`` exists and was written by a different run.
+
+    Examples
+    --------
+    >>> acts = extract(model, stimuli, ["layer3", "avgpool"], reduce={"layer3": "srp:512"})
+    ... # doctest: +SKIP
+    >>> acts.fb.matrix("avgpool").shape  # doctest: +SKIP
+    (4900, 2048)
+    """
+    import torch
+
+    _check_inputs(model, stimuli, batch_size)
+    layers = model.check_layers(layers)
+    specs = parse_reduce(reduce, layers)
+    device = torch.device(device)
+    model.eval()
+    model.to(device)
+    if channels_last is None:
+        channels_last = device.type == "cpu" and any(
+            isinstance(m, torch.nn.Conv2d) for m in model.modules()
+        )
+    n = len(stimuli)
+    shapes = _layer_shapes(model, stimuli, layers, device)
+    reducers = {ly: Reducer(specs[ly], ly, shapes[ly], seed) for ly in layers}
+    batches = [(k, s, min(s + batch_size, n)) for k, s in enumerate(range(0, n, batch_size))]
+    fingerprint = None if store is None else {
+        "model": getattr(model, "name", type(model).__name__),
+        "weights_sha256": getattr(model, "weights_sha256", None) or "",
+        "state_sha256": state_sha256(model),
+        "layers": layers,
+        "reduce": {ly: specs[ly] or "none" for ly in layers},
+        "seed": int(seed),
+        "batch_size": int(batch_size),
+        "n_stimuli": n,
+        "stimulus_ids": stable_hash(list(map(str, stimuli.ids))),
+        "preprocess": model.preprocess.to_dict() if model.preprocess is not None else {},
+    }
+    run = {"layers": layers, "device": str(device), "num_workers": num_workers,
+           "channels_last": channels_last}
+    stages = _inference_stages(model, layers, fuse_bn)
+    convert_model = channels_last and stages is None
+    old_format = _memory_format(model)
+    if stages is not None and channels_last:
+        stages.to(memory_format=torch.channels_last)
+    run["stages"] = stages
+    try:
+        if convert_model:
+            model.to(memory_format=torch.channels_last)
+        coords, unit_dims = _coords(stimuli, layers, reducers)
+        st, todo = None, batches
+        if store is not None:
+            st = ActivationStore(store)
+            if st.exists() and not resume:
+                st.remove()
+            if st.exists():
+                st.check_resumable(fingerprint, list(map(str, stimuli.ids)))
+                done = st.done_batches()
+            else:
+                template = _template(coords, unit_dims, reducers, layers, n, batch_size)
+                _set_attrs(template, model, stimuli, layers, shapes, reducers, seed)
+                chunks = {ly: (batch_size, _unit_chunk(reducers[ly].n_units, batch_size))
+                          for ly in layers}
+                st.create(template, fingerprint, chunks, len(batches))
+                done = set()
+            todo = [b for b in batches if b[0] not in done]
+        # ---- first pass (only with pca:N): fit the PCA over the whole set; it is
+        # deterministic, so a resumed run refits exactly the same projection
+        to_fit = [ly for ly in layers if reducers[ly].needs_fit] if todo else []
+        if to_fit:
+            fit_run = dict(run, layers=to_fit)
+
+            def fit_sink(k, start, arrays):
+                for ly in to_fit:
+                    reducers[ly].partial_fit(arrays[ly])
+
+            _run_batches(model, stimuli, {ly: Reducer(None, ly, shapes[ly]) for ly in to_fit},
+                         batches, sink=fit_sink, progress=progress,
+                         desc="extract (PCA fit pass)", **fit_run)
+            for ly in to_fit:
+                reducers[ly].finish_fit()
+        # ---- second pass: compute and write
+        if st is not None:
+            if client is not None:
+                _run_distributed(client, model, stimuli, reducers, todo, store=st,
+                                 progress=progress, **run)
+            else:
+                _run_batches(model, stimuli, reducers, todo, sink=_StoreSink(st),
+                             progress=progress, desc="extract", **run)
+            st.finalize()
+            return st.open()
+        out = {ly: np.empty((n, reducers[ly].n_units), np.float32) for ly in layers}
+
+        def mem_sink(k, start, arrays):
+            for ly, v in arrays.items():
+                dst = out[ly][start:start + len(v)]
+                if not np.may_share_memory(dst, v):
+                    dst[...] = v
+
+        if client is not None:
+            _run_distributed(client, model, stimuli, reducers, batches, store=None,
+                             progress=progress, sink=mem_sink, **run)
+        else:
+            _run_batches(model, stimuli, reducers, batches, sink=mem_sink, progress=progress,
+                         desc="extract", out=out, **run)
+        return _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed)
+    finally:
+        if convert_model:
+            model.to(memory_format=old_format)
+
+
+# --------------------------------------------------------------------- helpers
+def _check_inputs(model, stimuli, batch_size) -> None:
+    for attr in ("forward_layers", "check_layers", "preprocess"):
+        if not hasattr(model, attr):
+            raise TypeError(
+                f"model must follow the FaceNet contract (facebrain.models); "
+                f"{type(model).__name__} has no {attr!r}"
+            )
+    if model.preprocess is None:
+        raise ValueError(
+            f"model {getattr(model, 'name', type(model).__name__)!r} has no preprocess; set "
+            "model.preprocess to a facebrain.models.Preprocess describing its input"
+        )
+    if not (hasattr(stimuli, "table") and hasattr(stimuli, "to_torch")):
+        raise TypeError(f"stimuli must be a StimulusSet; got {type(stimuli).__name__}")
+    if len(stimuli) == 0:
+        raise ValueError("stimuli is empty; nothing to extract")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+
+
+def _memory_format(model):
+    import torch
+
+    for p in model.parameters():
+        if p.ndim == 4 and p.is_contiguous(memory_format=torch.channels_last) \
+                and not p.is_contiguous():
+            return torch.channels_last
+    return torch.contiguous_format
+
+
+def state_sha256(model) -> str:
+    """SHA-256 of a model's parameters and buffers (names, shapes and bytes)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        if t.numel():
+            h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _inference_stages(model, layers, fuse_bn):
+    """Private conv-bn-fused copies of the stages up to the last layer, or None.
+
+    None when fusion does not apply: ``fuse_bn`` is False, the model overrides
+    ``forward_layers`` (not a plain chain of stages) or has no BatchNorm.
+    """
+    import torch
+
+    from ..models import FaceNet
+
+    if not fuse_bn or type(model).forward_layers is not FaceNet.forward_layers:
+        return None
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return None
+    from torch.fx.experimental.optimization import fuse
+
+    cache = _FUSED.setdefault(model, {})
+    out = torch.nn.ModuleDict()
+    for name, stage in model.stages.items():
+        # a fused copy is reused while the stage's tensors are the same, unmodified ones:
+        # same storage, same version counter (bumped by in-place ops such as optimiser
+        # steps) and same sum (catches edits through ``.data``, which skip the counter)
+        with torch.no_grad():
+            key = tuple((t.data_ptr(), t._version, t.device.type,
+                         float(t.double().sum()) if t.is_floating_point() else int(t.sum()))
+                        for t in stage.state_dict().values())
+        if name in cache and cache[name][0] == key:
+            out[name] = cache[name][1]
+        else:
+            has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                         for m in stage.modules())
+            try:
+                if has_bn:
+                    fused = fuse(stage)
+                elif any(p.ndim == 4 for p in stage.parameters()):
+                    fused = copy.deepcopy(stage)  # converted to channels-last: keep a copy
+                else:
+                    fused = stage
+            except (torch.fx.proxy.TraceError, TypeError, RuntimeError, NotImplementedError,
+                    AttributeError, ValueError):  # not traceable by torch.fx: run it as it is
+                fused = stage
+            cache[name] = (key, fused)
+            out[name] = fused
+        if name == layers[-1]:
+            break
+    return out
+
+
+def _forward(model, stages, x, layers):
+    """``model.forward_layers(x, layers, stop_early=True)``, or the same on fused stages."""
+    if stages is None:
+        return model.forward_layers(x, layers, stop_early=True)
+    wanted, out = set(layers), {}
+    for name, stage in stages.items():
+        x = stage(x)
+        if name in wanted:
+            out[name] = x
+            if len(out) == len(wanted):
+                break
+    return out
+
+
+def _layer_shapes(model, stimuli, layers, device) -> dict[str, tuple[int, ...]]:
+    import torch
+
+    x = model.preprocess(stimuli.load(0))[None].to(device)
+    with torch.inference_mode():
+        outs = model.forward_layers(x, layers, stop_early=True)
+    return {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
+
+
+def _unit_chunk(n_units: int, batch_size: int) -> int:
+    return int(max(1, min(n_units, _CHUNK_ELEMENTS // max(1, batch_size))))
+
+
+class _StoreSink:
+    """Write a computed batch into a store, then its completion marker."""
+
+    def __init__(self, store: ActivationStore) -> None:
+        self.store = store
+
+    def __call__(self, k, start, arrays):
+        self.store.write_batch(k, start, arrays)
+
+
+def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, device,
+                 num_workers, channels_last, progress=False, desc="extract",
+                 out: dict | None = None, stages=None) -> None:
+    """Forward ``batches`` [(k, start, stop)], reduce each layer, hand results to ``sink``.
+
+    With ``out`` ({layer: (n_stimuli, n_units) array}) results are written in place.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    if not batches:
+        return
+    loader = DataLoader(
+        stimuli.to_torch(model.preprocess),
+        batch_sampler=[list(range(s, e)) for _, s, e in batches],
+        num_workers=num_workers,
+    )
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(e - s for _, s, e in batches), desc=desc, unit="img")
+    try:
+        for (k, start, stop), (x, idx) in zip(batches, loader):
+            x = x.to(device)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                outs = _forward(model, stages, x, layers)
+                arrays = {}
+                for ly in layers:
+                    y = outs[ly]
+                    # one reduction pass: the sum is finite iff every value is (barring
+                    # float overflow, which the exact count below sorts out)
+                    if y.is_floating_point() and not bool(torch.isfinite(y.sum())) and (
+                            bad := int((~torch.isfinite(y)).sum())):
+                        raise NonFiniteActivationError(
+                            f"layer {ly!r} produced {bad} non-finite values (NaN/inf) in batch "
+                            f"{k} (stimuli {stimuli.ids[start]!r}..{stimuli.ids[stop - 1]!r}). "
+                            "Check the weights and the preprocessing of the inputs."
+                        )
+                    dst = out[ly][start:stop] if out is not None else None
+                    arrays[ly] = reducers[ly](y, out=dst) if dst is not None else reducers[ly](y)
+            sink(k, start, arrays)
+            if bar is not None:
+                bar.update(stop - start)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _chunk_task(model, stimuli, reducers, batches, store_path, run, stages=None):
+    """Run on a dask worker: compute ``batches``; write them or return them."""
+    results = {}
+    if store_path is not None:
+        sink = _StoreSink(ActivationStore(store_path))
+    else:
+        def sink(k, start, arrays):
+            results[k] = (start, arrays)
+    _run_batches(model, stimuli, reducers, batches, sink=sink, progress=False, stages=stages,
+                 **run)
+    return results if store_path is None else [b[0] for b in batches]
+
+
+def _run_distributed(client, model, stimuli, reducers, batches, *, store, progress, sink=None,
+                     **run):
+    if not batches:
+        return
+    from dask.distributed import as_completed
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    n_chunks = min(len(batches), 2 * n_workers)
+    bounds = np.linspace(0, len(batches), n_chunks + 1).round().astype(int)
+    chunks = [batches[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    # workers only convert their inputs; the (shared) model was converted here
+    [model_f] = client.scatter([model], broadcast=True)
+    [stim_f] = client.scatter([stimuli], broadcast=True)
+    [red_f] = client.scatter([reducers], broadcast=True)
+    stages = run.pop("stages", None)
+    stages_f = client.scatter([stages], broadcast=True)[0] if stages is not None else None
+    path = str(store.path) if store is not None else None
+    futures = [client.submit(_chunk_task, model_f, stim_f, red_f, chunk, path, run, stages_f,
+                             pure=False)
+               for chunk in chunks]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(batches), desc="extract (dask)", unit="batch")
+    try:
+        for fut in as_completed(futures):
+            res = fut.result()
+            if store is None:
+                for k, (start, arrays) in res.items():
+                    sink(k, start, arrays)
+                if bar is not None:
+                    bar.update(len(res))
+            elif bar is not None:
+                bar.update(len(res))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _stimulus_coords(stimuli) -> dict:
+    coords = {"stimulus": np.asarray(list(map(str, stimuli.ids)), dtype=str)}
+    for col in stimuli.table.columns:
+        if col == "path":
+            continue
+        s = stimuli.table[col]
+        if s.dtype.kind in "biuf":
+            coords[col] = ("stimulus", s.to_numpy())
+        else:
+            coords[col] = ("stimulus", np.asarray(s.astype(str).to_numpy(), dtype=str))
+    return coords
+
+
+def _coords(stimuli, layers, reducers):
+    coords = _stimulus_coords(stimuli)
+    unit_dims = {}
+    for ly in layers:
+        dim = f"{ly}_unit"
+        unit_dims[ly] = dim
+        for name, values in reducers[ly].unit_coords().items():
+            coords[name] = (dim, np.asarray(values, dtype=np.int64))
+    return coords, unit_dims
+
+
+def _var_attrs(reducer) -> dict:
+    return {"shape": list(reducer.shape), "reduce": reducer.spec or "none"}
+
+
+def _set_attrs(ds, model, stimuli, layers, shapes, reducers, seed) -> None:
+    from .. import __version__
+
+    for ly in layers:
+        ds[ly].attrs.update(_var_attrs(reducers[ly]))
+    ds.attrs.update({
+        "model": str(getattr(model, "name", type(model).__name__)),
+        "weights_sha256": str(getattr(model, "weights_sha256", None) or ""),
+        "preprocess": json.dumps(model.preprocess.to_dict()),
+        "layer_shapes": json.dumps({ly: list(shapes[ly]) for ly in layers}),
+        "reduce": json.dumps({ly: reducers[ly].spec or "none" for ly in layers}),
+        "seed": int(seed),
+        "facebrain_version": str(__version__),
+        "stimulus_set": str(getattr(stimuli, "name", "") or ""),
+    })
+
+
+def _template(coords, unit_dims, reducers, layers, n, batch_size):
+    import dask.array as da
+    import xarray as xr
+
+    data = {
+        ly: (("stimulus", unit_dims[ly]),
+             da.zeros((n, reducers[ly].n_units), dtype=np.float32,
+                      chunks=(batch_size, _unit_chunk(reducers[ly].n_units, batch_size))))
+        for ly in layers
+    }
+    return xr.Dataset(data, coords=coords)
+
+
+def _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed):
+    import xarray as xr
+
+    ds = xr.Dataset({ly: (("stimulus", unit_dims[ly]), out[ly]) for ly in layers}, coords=coords)
+    _set_attrs(ds, model, stimuli, layers, shapes, reducers, seed)
+    return ds

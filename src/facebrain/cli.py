@@ -1,0 +1,97 @@
+"""The ``facebrain`` command.
+
+::
+
+    facebrain run [CONFIG] [--out DIR] [--from STAGE] [--scheduler ADDRESS] [--set KEY=VALUE ...]
+    facebrain validate CONFIG [--set KEY=VALUE ...]
+    facebrain show-config [CONFIG] [--set KEY=VALUE ...]
+    facebrain list-models [PATTERN]
+
+Without CONFIG, ``run`` uses the built-in demo (``configs/demo.yaml`` shipped in
+the package). Exit status: 0 on success, 2 for an invalid config or command
+line, 1 when a stage fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .pipeline import STAGE_NAMES
+
+    p = argparse.ArgumentParser(prog="facebrain", description=(
+        "Face networks, layer by layer, compared with face-selective brain regions."))
+    p.add_argument("--version", action="version", version=f"facebrain {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the pipeline (reusing finished stages)")
+    r.add_argument("config", nargs="?", help="YAML config (default: the built-in demo)")
+    r.add_argument("--out", help="run directory (default: results/<config name>)")
+    r.add_argument("--from", dest="from_stage", choices=STAGE_NAMES, metavar="STAGE",
+                   help=f"recompute from this stage on ({', '.join(STAGE_NAMES)})")
+    r.add_argument("--scheduler", help="dask scheduler address (tcp://host:8786) or local:N")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set models[0].train.epochs=1")
+
+    v = sub.add_parser("validate", help="check a config without running it")
+    v.add_argument("config")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    s = sub.add_parser("show-config", help="print the validated config with every default")
+    s.add_argument("config", nargs="?")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    lm = sub.add_parser("list-models", help="list registered network architectures")
+    lm.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'resnet*'")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``facebrain`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from ._errors import FacebrainError
+    from .pipeline import ConfigError, load_config, run
+
+    try:
+        if args.command == "list-models":
+            from .models import list_models
+
+            for name in list_models(args.pattern):
+                print(name)
+            return 0
+        if args.command == "validate":
+            cfg = load_config(args.config, overrides=args.overrides)
+            print(f"{args.config}: valid ({len(cfg.stimuli)} stimulus sets, "
+                  f"{len(cfg.models)} models, {len(cfg.transfer.directions)} transfer directions, "
+                  f"brain: {cfg.brain.source})")
+            return 0
+        if args.command == "show-config":
+            print(load_config(args.config, overrides=args.overrides).to_yaml(), end="")
+            return 0
+        res = run(args.config, out=args.out, from_stage=args.from_stage,
+                  scheduler=args.scheduler, overrides=args.overrides)
+        if res.report.is_file():
+            print(f"report: {res.report}")
+        if res.results.is_file():
+            print(f"results: {res.results}")
+        return 0
+    except ConfigError as err:
+        print(f"facebrain: invalid config: {err}", file=sys.stderr)
+        return 2
+    except FacebrainError as err:
+        print(f"facebrain: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("facebrain: interrupted; finished stages are kept, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The main job: typed YAML configs, cached stages and ``run(config)``."""
+
+from ._config import (
+    BrainConfig,
+    Config,
+    DriverConfig,
+    EncodingConfig,
+    ExtractConfig,
+    ModelConfig,
+    ReportConfig,
+    RSAConfig,
+    StimulusConfig,
+    TrainConfig,
+    TransferConfig,
+    TransferDirection,
+    default_config_path,
+    load_config,
+)
+from ._runner import RunResult, Stage, StageContext, StageError, run
+from ._stages import STAGE_NAMES, default_stages
+from ._typed import ConfigError
+
+__all__ = [
+    "STAGE_NAMES",
+    "BrainConfig",
+    "Config",
+    "ConfigError",
+    "DriverConfig",
+    "EncodingConfig",
+    "ExtractConfig",
+    "ModelConfig",
+    "RSAConfig",
+    "ReportConfig",
+    "RunResult",
+    "Stage",
+    "StageContext",
+    "StageError",
+    "StimulusConfig",
+    "TrainConfig",
+    "TransferConfig",
+    "TransferDirection",
+    "default_config_path",
+    "default_stages",
+    "load_config",
+    "run",
+]

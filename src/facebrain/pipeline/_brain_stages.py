@@ -1,0 +1,247 @@
+"""The brain-side stages: brain (simulate or BIDS) -> rsa -> encoding."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._config import Config
+from ._runner import StageContext, StageError
+from ._stages import (
+    REFERENCE,
+    _model_names,
+    _with_client,
+    api,
+    load_activations,
+    load_netcdf,
+    load_stimuli,
+    save_netcdf,
+)
+
+__all__ = ["load_responses", "stage_brain", "stage_encoding", "stage_rsa", "standardize_units"]
+
+
+# ----------------------------------------------------------------------- brain
+def _driver_value(ctx: StageContext, roi: str, d, stim):
+    """Turn a ``brain.drivers.<roi>`` entry into what ``brain.simulate`` accepts."""
+    if d.kind == "layer":
+        acts = load_activations(ctx.input("extract"), d.model)
+        if d.layer not in acts.data_vars:
+            raise StageError(
+                f"brain.drivers.{roi}.layer: {d.model!r} has no extracted layer {d.layer!r}; "
+                f"extracted: {list(acts.data_vars)}"
+            )
+        ids = [str(i) for i in stim.ids]
+        missing = sorted(set(ids) - set(map(str, acts["stimulus"].values)))
+        if missing:
+            raise StageError(
+                f"brain.drivers.{roi}: the brain's stimuli {missing[:3]} ... are not in the "
+                "extracted set; brain.stimuli must be a subset of extract.stimuli."
+            )
+        return acts[d.layer].sel(stimulus=ids).load()
+    if d.kind == "labels":
+        labels = list(d.labels or [])
+        if len(labels) == 1:
+            return labels[0]
+        weights = list(d.weights or [1.0] * len(labels))
+        if sorted(labels) != ["expression", "identity"]:
+            raise StageError(f"brain.drivers.{roi}.labels: mixtures support identity and "
+                             f"expression only; got {labels}")
+        w = dict(zip(labels, weights))
+        return {"kind": "labels", "identity": w["identity"] / (w["identity"] + w["expression"])}
+    return "pixels"
+
+
+def stage_brain(ctx: StageContext) -> dict:
+    cfg = ctx.config
+    b = cfg.brain
+    stim = load_stimuli(ctx, cfg, b.stimuli)
+    seed = b.seed if b.seed is not None else cfg.seed
+    brain = importlib.import_module("facebrain.brain")
+    for name in ("single_trial_betas", "roi_responses", "load_bids", "concat_responses"):
+        api("brain", name)
+    if b.source == "simulate":
+        simulate = api("brain", "simulate")
+        drivers = {roi: _driver_value(ctx, roi, d, stim) for roi, d in b.drivers.items()}
+        rois = b.rois if b.rois is not None else (list(drivers) or None)
+        root = ctx.dir / "bids"
+        simulate(root, stim, subjects=b.subjects, runs=b.runs, repeats=b.repeats, rois=rois,
+                 drivers=drivers or None, tr=b.tr, snr=b.snr, seed=seed, overwrite=True,
+                 **b.options)
+        task, derivatives = "faces", None
+        subjects = _subjects(root, b.subjects)
+        source = "simulated"
+    else:
+        root, task, derivatives = b.root, b.task, b.derivatives
+        subjects = _subjects(root, b.subjects)
+        source = str(root)
+    parts = []
+    for sub in subjects:
+        data = brain.load_bids(root, subject=sub, task=task, space=b.space,
+                               derivatives=derivatives)
+        reference = data.runs[0]
+        rois = _rois_for(root, sub, b, derivatives, reference)
+        mask = _union_mask(rois, reference)
+        betas, _ = brain.single_trial_betas(
+            data, method=b.method, hrf_model=b.hrf_model, high_pass=b.high_pass, mask=mask,
+            average_repeats=False, stimuli=stim)
+        parts.append(brain.roi_responses(betas, rois, subject=sub, source=source))
+        ctx.log(f"[brain] sub-{sub}: {parts[-1].sizes['voxel']} ROI voxels, "
+                f"{parts[-1].sizes['stimulus']} stimuli")
+    responses = brain.concat_responses(parts) if len(parts) > 1 else parts[0]
+    responses.name = "responses"
+    save_netcdf(responses.to_dataset(name="responses"), ctx.dir / "responses.nc")
+    return {"subjects": subjects, "n_voxels": int(responses.sizes["voxel"]),
+            "n_stimuli": int(responses.sizes["stimulus"]),
+            "rois": sorted(set(map(str, responses["roi"].values)))}
+
+
+def _subjects(root: Path, subjects) -> list[str]:
+    found = sorted(p.name.removeprefix("sub-") for p in Path(root).glob("sub-*") if p.is_dir())
+    if isinstance(subjects, list):
+        wanted = [str(s).removeprefix("sub-") for s in subjects]
+        missing = [s for s in wanted if s not in found]
+        if missing:
+            raise StageError(f"brain.subjects: no sub-{missing[0]} folder in {root}; found "
+                             f"{', '.join(found) or 'none'}")
+        return wanted
+    if not found:
+        raise StageError(f"brain.root: no sub-* folders in {root}; is it a BIDS dataset?")
+    if subjects == "all":
+        return found
+    if len(found) < subjects:
+        raise StageError(f"brain.subjects: asked for {subjects} subjects; {root} has "
+                         f"{len(found)} ({', '.join(found)})")
+    return found[:subjects]
+
+
+def _rois_for(root: Path, subject: str, b, derivatives, reference):
+    """ROIs for one subject: masks from the config, the dataset's ROI masks, or MNI spheres."""
+    brain = importlib.import_module("facebrain.brain")
+    if b.masks:
+        return brain.rois_from_masks({k: str(v) for k, v in b.masks.items()}, reference)
+    deriv = Path(derivatives) if derivatives else Path(root) / "derivatives"
+    roi_dir = deriv / "facebrain-rois"
+    if roi_dir.is_dir():
+        rois = brain.load_roi_masks(roi_dir, subject, reference)
+    else:
+        rois = brain.default_rois(reference, names=b.rois)
+    if b.rois is not None:
+        missing = [r for r in b.rois if r not in rois]
+        if missing:
+            raise StageError(f"brain.rois: no mask for {missing} of subject {subject}; "
+                             f"available: {sorted(rois)}")
+        rois = {r: rois[r] for r in b.rois}
+    return rois
+
+
+def _union_mask(rois: dict, reference):
+    import nibabel as nib
+    from nilearn.image import resample_to_img
+
+    ref = reference if hasattr(reference, "affine") else nib.load(reference)
+    shape = ref.shape[:3]
+    union = np.zeros(shape, dtype=bool)
+    for img in rois.values():
+        img = img if hasattr(img, "affine") else nib.load(img)
+        if img.shape[:3] != shape or not np.allclose(img.affine, ref.affine):
+            img = resample_to_img(img, ref.slicer[..., 0] if len(ref.shape) == 4 else ref,
+                                  interpolation="nearest", force_resample=True,
+                                  copy_header=True)
+        union |= np.asarray(img.dataobj) > 0
+    return nib.Nifti1Image(union.astype(np.uint8), ref.affine)
+
+
+def load_responses(brain_dir: Path):
+    ds = load_netcdf(Path(brain_dir) / "responses.nc")
+    return ds["responses"]
+
+
+# ------------------------------------------------------------- rsa / encoding
+def _aligned(acts, responses):
+    ids = [str(s) for s in responses["stimulus"].values]
+    have = set(map(str, acts["stimulus"].values))
+    missing = [i for i in ids if i not in have]
+    if missing:
+        raise StageError(
+            f"brain stimuli missing from the activations: {missing[:5]} ({len(missing)} in all); "
+            "brain.stimuli must be a subset of extract.stimuli."
+        )
+    return acts.sel(stimulus=ids)
+
+
+def _candidates(cfg: Config, wanted: list[str] | None) -> list[str]:
+    names = _model_names(cfg, wanted)
+    return names + ([REFERENCE] if wanted is None else [])
+
+
+def stage_rsa(ctx: StageContext) -> dict:
+    cfg = ctx.config
+    r = cfg.rsa
+    compare = api("rsa", "compare")
+    responses = load_responses(ctx.input("brain"))
+    summary = {}
+    for name in _candidates(cfg, r.models):
+        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
+        if r.layers is not None:
+            acts = acts[[lyr for lyr in r.layers if lyr in acts.data_vars]]
+        if r.standardize:
+            acts = standardize_units(acts)
+        kw = _with_client(compare, {"method": r.method, "bootstrap": r.bootstrap, "over": r.over,
+                                        "noise_ceiling": r.noise_ceiling,
+                                        "seed": r.seed if r.seed is not None else cfg.seed},
+                          ctx.client)
+        if "rdm_method" in inspect.signature(compare).parameters:
+            kw["rdm_method"] = r.rdm_method
+        res = compare(acts, responses, **kw)
+        res.attrs["model"] = name
+        save_netcdf(res, ctx.dir / f"rsa__{name}.nc")
+        summary[name] = _best_per_roi(res["score_mean"])
+    return summary
+
+
+def standardize_units(acts):
+    """z-score every unit of every layer across stimuli (constant units become 0)."""
+    acts = acts.load().copy()
+    for name in list(acts.data_vars):
+        x = np.asarray(acts[name].values, dtype=np.float64)
+        sd = x.std(axis=0)
+        acts[name] = acts[name].copy(data=(x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+    return acts
+
+
+def _best_per_roi(score) -> dict:
+    out = {}
+    for roi in score["roi"].values:
+        s = score.sel(roi=roi)
+        if np.all(np.isnan(s.values)):
+            continue
+        k = int(np.nanargmax(s.values))
+        out[str(roi)] = {"layer": str(s["layer"].values[k]), "score": float(s.values[k])}
+    return out
+
+
+def stage_encoding(ctx: StageContext) -> dict:
+    cfg = ctx.config
+    e = cfg.encoding
+    evaluate = api("encoding", "evaluate")
+    responses = load_responses(ctx.input("brain"))
+    summary = {}
+    for name in _candidates(cfg, e.models):
+        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
+        layers = [lyr for lyr in (e.layers or list(acts.data_vars)) if lyr in acts.data_vars]
+        kw: dict[str, Any] = {"layers": layers, "cv": e.cv, "n_folds": e.n_folds, "inner_cv": e.inner_cv,
+                                  "seed": cfg.seed}
+        if e.alphas is not None:
+            kw["alphas"] = np.asarray(e.alphas)
+        kw = _with_client(evaluate, kw, ctx.client)
+        res = evaluate(acts, responses, **kw)
+        res.attrs["model"] = name
+        save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
+        r2 = res["r2"].groupby("roi").mean("voxel")
+        summary[name] = _best_per_roi(r2.transpose("layer", "roi"))
+    return summary

@@ -1,0 +1,478 @@
+"""Typed configuration of a ``facebrain run``: one dataclass per YAML section.
+
+Every section is a plain dataclass; :func:`load_config` reads YAML, expands
+``${ENV_VAR}`` references, applies overrides and converts the result with
+:func:`facebrain.pipeline._typed.convert`, which reports the full key path and
+the expected type of any bad value. Cross-references (a model naming a
+stimulus set, a direction naming a model) and input paths are checked in
+:meth:`Config._check`, again with key paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ._typed import ConfigError, apply_overrides, convert, expand_env, to_plain
+
+__all__ = [
+    "BrainConfig",
+    "Config",
+    "DriverConfig",
+    "EncodingConfig",
+    "ExtractConfig",
+    "ModelConfig",
+    "RSAConfig",
+    "ReportConfig",
+    "StimulusConfig",
+    "TrainConfig",
+    "TransferConfig",
+    "TransferDirection",
+    "default_config_path",
+    "load_config",
+]
+
+StimulusSource = Literal[
+    "synthetic_kdef", "synthetic_identities", "kdef", "lfw", "folder", "manifest", "table",
+    "fer2013", "vggface2",
+]
+_NEEDS_ROOT = {"kdef", "lfw", "folder", "vggface2"}
+_NEEDS_FILE = {"manifest", "table", "fer2013"}
+
+
+def _exists(path: Path | None, key: str, kind: str, hint: str = "") -> None:
+    if path is None:
+        return
+    ok = path.is_dir() if kind == "dir" else path.is_file()
+    if not ok:
+        what = "directory" if kind == "dir" else "file"
+        extra = " (it is a file)" if kind == "dir" and path.is_file() else ""
+        extra = " (it is a directory)" if kind == "file" and path.is_dir() else extra
+        raise ConfigError(f"{key}: {what} not found: {path}{extra}.{' ' + hint if hint else ''}")
+
+
+@dataclass
+class StimulusConfig:
+    """One named stimulus set (``stimuli.<name>``).
+
+    ``source`` picks the loader: the synthetic presets need no files; ``kdef``,
+    ``lfw``, ``folder`` and ``vggface2`` read ``root``; ``manifest`` / ``table``
+    / ``fer2013`` read ``path``. ``query`` (a pandas query on the table) and
+    ``views`` / ``expressions`` / ``sessions`` pick a subset.
+    """
+
+    source: StimulusSource
+    root: Path | None = None
+    path: Path | None = None
+    pattern: str | None = None
+    n_identities: int = 20
+    images_per_identity: int = 20
+    image_size: int = 64
+    seed: int | None = None
+    views: list[str] | None = None
+    expressions: list[str] | None = None
+    sessions: list[str] | None = None
+    identities: int | None = None
+    query: str | None = None
+    max_per_identity: int | None = None
+    split: str = "train"
+
+    def _check(self, key: str) -> None:
+        if self.source in _NEEDS_ROOT:
+            if self.root is None:
+                raise ConfigError(f"{key}.root: required for source {self.source!r} (a directory)")
+            _exists(self.root, f"{key}.root", "dir", "Point it at the dataset's top folder.")
+        if self.source in _NEEDS_FILE:
+            if self.path is None:
+                raise ConfigError(f"{key}.path: required for source {self.source!r} (a file)")
+            _exists(self.path, f"{key}.path", "file")
+        if self.source == "folder" and not self.pattern:
+            raise ConfigError(
+                f"{key}.pattern: required for source 'folder' (a regex with named groups, "
+                r"e.g. 'subject(?P<identity>\d+)\.(?P<expression>\w+)$')"
+            )
+        for name in ("n_identities", "images_per_identity", "image_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{key}.{name}: expected a positive int, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainConfig:
+    """How to train a model (``models[i].train``).
+
+    ``lr``, ``optimizer`` and ``schedule`` left unset use the training
+    function's defaults; ``schedule: none`` turns the schedule off. ``options``
+    go to :func:`facebrain.training.fit_classifier` / ``fit_siamese`` unchanged.
+    """
+
+    stimuli: str
+    target: Literal["identity", "expression", "verification"] = "identity"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    augment: bool = True
+    val_fraction: float = 0.1
+    seed: int | None = None
+    n_pairs: int = 2000
+    pairs_file: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def _check(self, key: str) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"{key}.epochs: expected a positive int, got {self.epochs}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"{key}.val_fraction: expected 0 <= value < 1, got {self.val_fraction}")
+        _exists(self.pairs_file, f"{key}.pairs_file", "file")
+
+
+@dataclass
+class ModelConfig:
+    """One network (``models[i]``): an architecture plus weights, a training spec, or neither.
+
+    Neither gives a randomly initialised network (seeded), the untrained control.
+    ``layers`` overrides ``extract.layers`` for this network.
+    """
+
+    name: str
+    arch: str
+    weights: Path | None = None
+    sha256: str | None = None
+    num_classes: int | None = None
+    new_head: bool = False
+    train: TrainConfig | None = None
+    layers: list[str] | None = None
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def _check(self, key: str) -> None:
+        _exists(self.weights, f"{key}.weights", "file",
+                "Download the weights yourself and give their path (nothing is downloaded).")
+
+
+@dataclass
+class ExtractConfig:
+    """Which stimulus set and layers go through every network (``extract``)."""
+
+    stimuli: str = "test"
+    layers: list[str] | None = None
+    reduce: str | dict[str, str] | None = "avgpool"
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+@dataclass
+class TransferDirection:
+    """One probe (``transfer.directions[i]``): a target label decoded from frozen layers.
+
+    ``options`` go to :func:`facebrain.transfer.probe` unchanged (e.g.
+    ``head_kw: {C: 0.1}``, ``reduce: "pca:64"``).
+    """
+
+    target: str
+    name: str | None = None
+    models: list[str] | None = None
+    layers: list[str] | None = None
+    cv: str = "leave-identity-out"
+    n_folds: int = 10
+    head: Literal["logistic", "fc"] = "logistic"
+    n_permutations: int = 0
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def _check(self, key: str) -> None:
+        if self.n_permutations < 0:
+            raise ConfigError(f"{key}.n_permutations: expected int >= 0, got {self.n_permutations}")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.target
+
+
+@dataclass
+class TransferConfig:
+    """Transfer probes and disentanglement measures (``transfer``)."""
+
+    directions: list[TransferDirection] = field(default_factory=list)
+    disentangle: bool = True
+    factors: list[str] = field(default_factory=lambda: ["identity", "expression"])
+
+
+@dataclass
+class DriverConfig:
+    """What drives a simulated ROI (``brain.drivers.<roi>``).
+
+    ``kind: layer`` uses ``model``'s ``layer`` activations on the test set;
+    ``labels`` uses the ``labels`` columns (mixed by ``weights``); ``pixels``
+    the images themselves.
+    """
+
+    kind: Literal["layer", "labels", "pixels"]
+    model: str | None = None
+    layer: str | None = None
+    labels: list[str] | None = None
+    weights: list[float] | None = None
+    seed: int | None = None
+
+    def _check(self, key: str) -> None:
+        if self.kind == "layer" and (not self.model or not self.layer):
+            raise ConfigError(f"{key}: kind 'layer' needs both 'model' and 'layer'")
+        if self.kind == "labels" and not self.labels:
+            raise ConfigError(f"{key}.labels: kind 'labels' needs a list of label columns")
+
+
+@dataclass
+class BrainConfig:
+    """Brain responses (``brain``): simulated with planted drivers, or read from BIDS."""
+
+    source: Literal["simulate", "bids", "none"] = "simulate"
+    stimuli: str = "test"
+    subjects: int | list[str] | Literal["all"] = 2
+    runs: int = 2
+    repeats: int = 2
+    tr: float = 2.0
+    snr: float = 1.0
+    rois: list[str] | None = None
+    drivers: dict[str, DriverConfig] = field(default_factory=dict)
+    seed: int | None = None
+    root: Path | None = None
+    task: str = "faces"
+    space: str | None = None
+    derivatives: Path | None = None
+    masks: dict[str, Path] = field(default_factory=dict)
+    method: Literal["lss", "lsa"] = "lss"
+    hrf_model: str = "glover"
+    high_pass: float = 0.01
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def _check(self, key: str) -> None:
+        if self.source == "bids":
+            if self.root is None:
+                raise ConfigError(f"{key}.root: required for source 'bids' (the dataset folder)")
+            _exists(self.root, f"{key}.root", "dir")
+            _exists(self.derivatives, f"{key}.derivatives", "dir")
+            for roi, p in self.masks.items():
+                _exists(p, f"{key}.masks.{roi}", "file")
+        if self.source == "simulate" and not isinstance(self.subjects, int):
+            raise ConfigError(f"{key}.subjects: the simulator needs a number of subjects, got "
+                              f"{self.subjects!r}")
+        if isinstance(self.subjects, int) and self.subjects < 1:
+            raise ConfigError(f"{key}.subjects: expected a positive int, got {self.subjects}")
+
+
+@dataclass
+class RSAConfig:
+    """Representational similarity analysis (``rsa``).
+
+    ``standardize`` z-scores every unit of a layer across the brain's stimuli before
+    its RDM is computed, so each unit weighs the same (high-variance units do not
+    dominate the distances); brain responses are used as they are.
+    """
+
+    enabled: bool = True
+    method: str = "spearman"
+    rdm_method: str = "correlation"
+    standardize: bool = True
+    bootstrap: int = 0
+    over: Literal["stimuli", "subjects", "both"] = "stimuli"
+    noise_ceiling: bool = True
+    models: list[str] | None = None
+    layers: list[str] | None = None
+    seed: int | None = None
+
+
+@dataclass
+class EncodingConfig:
+    """Voxelwise encoding (``encoding``)."""
+
+    enabled: bool = True
+    cv: str = "leave-identity-out"
+    n_folds: int = 5
+    inner_cv: int = 5
+    alphas: list[float] | None = None
+    models: list[str] | None = None
+    layers: list[str] | None = None
+
+
+@dataclass
+class ReportConfig:
+    """The HTML report (``report``)."""
+
+    enabled: bool = True
+    title: str = "facebrain report"
+    max_identities: int = 8
+    glass_brain: bool = True
+
+
+_STAGE_NAMES = ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding", "report")
+
+
+@dataclass
+class Config:
+    """A whole run. See ``configs/demo.yaml`` for an annotated example.
+
+    ``threads`` caps the threads of torch and of the BLAS / OpenMP pools during
+    every stage (None: the libraries' defaults). It does not enter stage keys.
+    """
+
+    stimuli: dict[str, StimulusConfig]
+    models: list[ModelConfig]
+    name: str = "facebrain"
+    seed: int = 0
+    scheduler: str | None = None
+    threads: int | None = None
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    brain: BrainConfig = field(default_factory=BrainConfig)
+    rsa: RSAConfig = field(default_factory=RSAConfig)
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    source: str | None = None
+
+    def _check(self, key: str) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads: expected a positive int or null, got {self.threads}")
+        if not self.models:
+            raise ConfigError("models: at least one model is required")
+        names = [m.name for m in self.models]
+        for i, m in enumerate(self.models):
+            if names.count(m.name) > 1:
+                raise ConfigError(f"models[{i}].name: {m.name!r} is used by more than one model")
+            if m.train is not None and m.train.stimuli not in self.stimuli:
+                raise ConfigError(
+                    f"models[{i}].train.stimuli: no stimulus set named {m.train.stimuli!r}; "
+                    f"defined under stimuli: {sorted(self.stimuli)}"
+                )
+        model_names = set(names)
+
+        def check_models(key: str, value: list[str] | None) -> None:
+            for j, n in enumerate(value or []):
+                if n not in model_names:
+                    raise ConfigError(
+                        f"{key}[{j}]: no model named {n!r}; models are {sorted(model_names)}"
+                    )
+
+        for attr in ("extract", "brain"):
+            set_name = getattr(self, attr).stimuli
+            if (attr == "extract" or self.brain.source != "none") and set_name not in self.stimuli:
+                raise ConfigError(
+                    f"{attr}.stimuli: no stimulus set named {set_name!r}; defined under "
+                    f"stimuli: {sorted(self.stimuli)}"
+                )
+        for i, d in enumerate(self.transfer.directions):
+            check_models(f"transfer.directions[{i}].models", d.models)
+        for roi, d in self.brain.drivers.items():
+            if d.kind == "layer":
+                check_models(f"brain.drivers.{roi}.model", [d.model])
+        check_models("rsa.models", self.rsa.models)
+        check_models("encoding.models", self.encoding.models)
+        try:
+            from ..models import list_models
+        except ImportError:  # pragma: no cover - models room always importable
+            return
+        known = list_models()
+        if known:
+            import difflib
+
+            for i, m in enumerate(self.models):
+                if m.arch not in known:
+                    close = difflib.get_close_matches(m.arch, known, n=1)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise ConfigError(
+                        f"models[{i}].arch: unknown architecture {m.arch!r}.{hint} "
+                        f"Registered: {', '.join(known)}"
+                    )
+
+    # ------------------------------------------------------------------ helpers
+    def model(self, name: str) -> ModelConfig:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        """Plain, YAML/JSON-friendly data (paths as strings)."""
+        return to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def default_config_path() -> Path:
+    """Path of the built-in demo config shipped inside the package."""
+    return Path(str(resources.files("facebrain") / "configs" / "demo.yaml"))
+
+
+def load_config(
+    source: str | os.PathLike | Mapping | Config | None = None,
+    *,
+    overrides: Mapping[str, Any] | list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate a run configuration.
+
+    Parameters
+    ----------
+    source : path, mapping, Config or None
+        A YAML file, already-parsed data, or None for the built-in demo.
+    overrides : mapping or list of str, optional
+        ``{"models[0].train.epochs": 1}`` or ``["models[0].train.epochs=1"]``,
+        applied before validation (the CLI's ``--set``).
+    environ : mapping, optional
+        Environment used for ``${VAR}`` expansion (default ``os.environ``).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        With the key path and expected type, e.g.
+        ``transfer.directions[0].n_permutations: expected int, got 'ten'``.
+
+    Examples
+    --------
+    >>> cfg = load_config(overrides={"seed": 3})
+    >>> cfg.seed
+    3
+    """
+    if isinstance(source, Config) and not overrides:
+        return source
+    origin = None
+    if isinstance(source, Config):
+        data = source.to_dict()
+        origin = source.source
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source) if source is not None else default_config_path()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        origin = str(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = dict(data)
+    data.pop("source", None)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    data = expand_env(data, environ=environ)
+    try:
+        cfg = convert(data, Config, "")
+    except ConfigError as err:
+        if origin:
+            raise ConfigError(f"{origin}: {err}") from None
+        raise
+    cfg.source = origin
+    return cfg

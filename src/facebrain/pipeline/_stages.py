@@ -1,0 +1,528 @@
+"""The built-in stages: stimuli -> train -> extract -> transfer -> brain -> rsa -> encoding -> report.
+
+Each stage function reads its config section and its inputs' folders and
+writes its outputs into ``ctx.dir``. Outputs are plain files (CSV, JSON,
+PyTorch state dicts, zarr stores, netCDF), so they can be opened without
+facebrain. The public APIs of the other rooms are looked up when a stage
+runs; a missing one stops that stage with a clear "not available" error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._utils import atomic_path
+from ._config import Config, ModelConfig, StimulusConfig
+from ._runner import Stage, StageContext, StageError, cached_file_sha256, tree_fingerprint
+
+__all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "load_stimuli"]
+
+# brain, rsa and encoding stages live in _brain_stages.py
+
+STAGE_NAMES = ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding", "report")
+
+#: name of the pseudo-model holding label and pixel features (reference rows)
+REFERENCE = "reference"
+
+
+def api(module: str, name: str):
+    """``facebrain.<module>.<name>``, or a StageError saying it is not available."""
+    try:
+        mod = importlib.import_module(f"facebrain.{module}")
+    except ImportError as err:
+        raise StageError(
+            f"facebrain.{module} is not available in this installation ({err}); the pipeline "
+            f"needs facebrain.{module}.{name}."
+        ) from err
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise StageError(
+            f"facebrain.{module}.{name} is not available yet in this installation; the pipeline "
+            "stage that needs it cannot run."
+        )
+    return fn
+
+
+def _with_client(fn, kwargs: dict, client) -> dict:
+    """Add ``client=`` only when the function accepts it and a client is set."""
+    if client is not None:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # pragma: no cover
+            params = {}
+        if "client" in params:
+            kwargs = dict(kwargs, client=client)
+    return kwargs
+
+
+def save_netcdf(ds, path: Path) -> Path:
+    from ..report._results import write_netcdf
+
+    return write_netcdf(ds, path)
+
+
+def load_netcdf(path: Path):
+    import xarray as xr
+
+    return xr.load_dataset(path, engine="h5netcdf")
+
+
+# --------------------------------------------------------------------- stimuli
+def build_stimulus_set(spec: StimulusConfig, seed: int):
+    """Build (or load) the StimulusSet described by one ``stimuli.<name>`` entry."""
+    s = spec.seed if spec.seed is not None else seed
+    src = spec.source
+    if src == "synthetic_kdef":
+        stim = api("stimuli", "synthetic_kdef")(seed=s, image_size=spec.image_size)
+    elif src == "synthetic_identities":
+        stim = api("stimuli", "synthetic_identities")(
+            spec.n_identities, spec.images_per_identity, seed=s, image_size=spec.image_size)
+    elif src == "kdef":
+        stim = api("stimuli", "load_kdef")(
+            spec.root, views=spec.views, expressions=spec.expressions, sessions=spec.sessions)
+    elif src == "lfw":
+        stim = api("stimuli", "load_lfw")(spec.root)
+    elif src == "folder":
+        stim = api("stimuli", "load_folder")(spec.root, spec.pattern)
+    elif src == "manifest":
+        from ..stimuli import StimulusSet
+
+        stim = StimulusSet.load_manifest(spec.path)
+    elif src == "table":
+        stim = api("stimuli", "from_table")(spec.path, spec.root)
+    elif src == "fer2013":
+        stim = api("stimuli", "load_fer2013")(spec.path)
+    elif src == "vggface2":
+        stim = api("stimuli", "load_vggface2")(
+            spec.root, spec.split, max_per_identity=spec.max_per_identity)
+    else:  # pragma: no cover - Literal-checked by the config
+        raise StageError(f"unknown stimulus source {src!r}")
+    table = stim.table
+    mask = np.ones(len(stim), dtype=bool)
+    for col, wanted in (("view", spec.views), ("expression", spec.expressions),
+                        ("session", spec.sessions)):
+        if wanted is not None and src != "kdef":
+            if col not in table.columns:
+                raise StageError(f"stimulus set {src!r} has no {col!r} column to select {wanted}")
+            mask &= table[col].astype(str).isin([str(w) for w in wanted]).to_numpy()
+    if spec.identities is not None:
+        keep = sorted(table["identity"].astype(str).unique())[: spec.identities]
+        mask &= table["identity"].astype(str).isin(keep).to_numpy()
+    if not mask.all():
+        stim = stim.subset(mask)
+    if spec.query:
+        stim = stim.subset(spec.query)
+    if spec.max_per_identity is not None and src != "vggface2":
+        pos = stim.table.groupby("identity", sort=False).cumcount().to_numpy()
+        stim = stim.subset(pos < spec.max_per_identity)
+    if len(stim) == 0:
+        raise StageError(f"stimulus set from source {src!r} is empty after selection; "
+                         "loosen views/expressions/sessions/identities/query.")
+    return stim
+
+
+def _stimuli_fingerprint(cfg: Config):
+    out = {}
+    for name, spec in cfg.stimuli.items():
+        if spec.root is not None and spec.root.is_dir():
+            out[name] = tree_fingerprint(spec.root)
+        elif spec.path is not None and spec.path.is_file():
+            out[name] = cached_file_sha256(spec.path)
+    return out
+
+
+def stage_stimuli(ctx: StageContext) -> dict:
+    summary = {}
+    for name, spec in ctx.config.stimuli.items():
+        stim = build_stimulus_set(spec, ctx.seed)
+        table = stim.table.copy()
+        if "path" in table.columns:
+            table["path"] = [str(stim.path_of(i)) if stim.path_of(i) else "" for i in range(len(stim))]
+        with atomic_path(ctx.dir / f"{name}.csv", suffix=".csv") as tmp:
+            table.reset_index().to_csv(tmp, index=False)
+        summary[name] = {
+            "n": len(stim), "identities": int(stim.table["identity"].nunique()),
+            "expressions": int(stim.table["expression"].nunique()),
+            "rejected": len(stim.rejected),
+        }
+        ctx.log(f"[stimuli] {name}: {len(stim)} images, {summary[name]['identities']} identities")
+    return summary
+
+
+_GENERATED = {"synthetic_kdef", "synthetic_identities", "fer2013"}
+
+
+def load_stimuli(ctx_or_dir, config: Config, name: str):
+    """Stimulus set ``name`` as the stimuli stage recorded it.
+
+    File-backed sets are read back from the stage's table (absolute paths), so later
+    stages never walk the dataset again; generated or in-memory sets are rebuilt from
+    the config (deterministic) and checked against the table.
+    """
+    import pandas as pd
+
+    from ..stimuli import StimulusSet
+
+    folder = ctx_or_dir.input("stimuli") if isinstance(ctx_or_dir, StageContext) else Path(ctx_or_dir)
+    table_path = folder / f"{name}.csv"
+    spec = config.stimuli[name]
+    if spec.source not in _GENERATED:
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+        if "path" in table.columns and (table["path"] != "").all():
+            missing = [p for p in table["path"].head(50) if not Path(p).is_file()]
+            if missing:
+                raise StageError(
+                    f"stimulus set {name!r}: files recorded by the stimuli stage are gone "
+                    f"(e.g. {missing[0]}); the data moved or changed. Rerun with --from stimuli."
+                )
+            return StimulusSet(table, name=name)
+    stim = build_stimulus_set(spec, config.seed)
+    saved = pd.read_csv(table_path, usecols=["stimulus_id"], dtype=str)["stimulus_id"]
+    if list(saved) != [str(i) for i in stim.ids]:
+        raise StageError(
+            f"stimulus set {name!r} no longer matches the table written by the stimuli stage "
+            f"({table_path}): the data on disk changed. Rerun with --from stimuli."
+        )
+    return stim
+
+
+# ----------------------------------------------------------------------- train
+def _train_section(cfg: Config):
+    return [{"name": m.name, "arch": m.arch, "weights": str(m.weights) if m.weights else None,
+             "num_classes": m.num_classes, "new_head": m.new_head, "train": m.train,
+             "seed": m.seed, "options": m.options, "sha256": m.sha256} for m in cfg.models]
+
+
+def _train_fingerprint(cfg: Config):
+    return {m.name: cached_file_sha256(m.weights) for m in cfg.models
+            if m.weights is not None and m.weights.is_file()}
+
+
+def _seeded_create(arch: str, seed: int, **kwargs):
+    import torch
+
+    create = api("models", "create")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create(arch, **kwargs)
+
+
+def _n_classes(stim, target: str) -> int:
+    if target == "verification":
+        return 2
+    return int(stim.table[target].nunique())
+
+
+def stage_train(ctx: StageContext) -> dict:
+    import torch
+
+    cfg = ctx.config
+    summary = {}
+    for i, m in enumerate(cfg.models):
+        mdir = ctx.dir / m.name
+        mdir.mkdir(parents=True, exist_ok=True)
+        seed = m.seed if m.seed is not None else cfg.seed + i
+        kw: dict[str, Any] = dict(m.options)
+        info: dict[str, Any] = {"name": m.name, "arch": m.arch, "options": m.options, "seed": seed}
+        if m.train is not None:
+            stim = load_stimuli(ctx, cfg, m.train.stimuli)
+            n_cls = m.num_classes or _n_classes(stim, m.train.target)
+            try:
+                if m.weights is not None:
+                    model = _seeded_create(m.arch, seed, weights=m.weights, num_classes=n_cls,
+                                           new_head=m.new_head, **kw)
+                else:
+                    model = _seeded_create(m.arch, seed, num_classes=n_cls, **kw)
+            except Exception as err:
+                raise StageError(f"models[{i}] ({m.name}): {err}") from err
+            t = m.train
+            tseed = t.seed if t.seed is not None else seed
+            common: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size,
+                                          "augment": t.augment, "val_fraction": t.val_fraction,
+                                          "out_dir": mdir, "seed": tseed,
+                                          "resume": (mdir / "last.pt").is_file()}
+            if t.lr is not None:
+                common["lr"] = t.lr
+            if t.optimizer is not None:
+                common["optimizer"] = t.optimizer
+            if t.schedule is not None:
+                common["schedule"] = None if t.schedule.lower() == "none" else t.schedule
+            common.update(t.options)
+            if t.target == "verification":
+                if t.pairs_file is not None:
+                    pairs = api("stimuli", "load_lfw_pairs")(t.pairs_file, stim)
+                else:
+                    pairs = api("training", "sample_pairs")(stim, t.n_pairs, seed=tseed)
+                result = api("training", "fit_siamese")(model, pairs, stim, **common)
+            else:
+                result = api("training", "fit_classifier")(model, stim, target=t.target,
+                                                            **common)
+            weights = mdir / "best.pt" if (mdir / "best.pt").is_file() else mdir / "last.pt"
+            if not weights.is_file():
+                raise StageError(f"training {m.name!r} wrote no checkpoint into {mdir}")
+            info.update(num_classes=n_cls, weights=weights.name, trained=True,
+                        target=t.target, train_stimuli=t.stimuli)
+            summary[m.name] = _fit_summary(result, mdir)
+        else:
+            try:
+                if m.weights is not None:
+                    model = _seeded_create(m.arch, seed, weights=m.weights,
+                                           num_classes=m.num_classes, new_head=m.new_head,
+                                           **({"sha256": m.sha256} if m.sha256 else {}), **kw)
+                    info.update(weights=str(Path(m.weights).resolve()),
+                                weights_sha256=cached_file_sha256(m.weights))
+                else:
+                    model = _seeded_create(m.arch, seed, num_classes=m.num_classes, **kw)
+                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp:
+                        torch.save(model.state_dict(), tmp)
+                    info.update(weights="weights.pt")
+            except StageError:
+                raise
+            except Exception as err:
+                raise StageError(
+                    f"models[{i}].weights ({m.weights}): cannot be loaded into {m.arch!r}: {err}"
+                ) from err
+            info.update(num_classes=m.num_classes, trained=False)
+            summary[m.name] = {"trained": False, "weights": str(m.weights or "random init")}
+        info["layer_names"] = list(model.layer_names)
+        with atomic_path(mdir / "model.json", suffix=".json") as tmp:
+            tmp.write_text(json.dumps(info, indent=1, default=str))
+    return summary
+
+
+def _fit_summary(result, mdir: Path) -> dict:
+    out = {"trained": True}
+    metrics = mdir / "metrics.jsonl"
+    if metrics.is_file():
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        if rows:
+            out["last_epoch"] = {k: v for k, v in rows[-1].items()
+                                 if isinstance(v, (int, float, str))}
+    best = getattr(result, "best_epoch", None)
+    if best is not None:
+        out["best_epoch"] = int(best)
+    classes = getattr(result, "classes", None)
+    if classes is not None:
+        out["n_classes"] = len(classes)
+    return out
+
+
+def load_model(train_dir: Path, name: str):
+    """Recreate model ``name`` from the train stage's folder."""
+    mdir = Path(train_dir) / name
+    info = json.loads((mdir / "model.json").read_text())
+    weights = info["weights"]
+    path = Path(weights) if Path(weights).is_absolute() else mdir / weights
+    kw = dict(info.get("options") or {})
+    model = api("models", "create")(info["arch"], weights=path, num_classes=info.get("num_classes"),
+                                    **kw)
+    model.name = info["arch"]
+    model.eval()
+    return model, info
+
+
+# --------------------------------------------------------------------- extract
+def _layers_for(cfg: Config, m: ModelConfig, layer_names) -> list[str]:
+    if m.layers is not None:
+        return list(m.layers)
+    if cfg.extract.layers is not None:
+        return [lyr for lyr in cfg.extract.layers if lyr in layer_names]
+    return [lyr for lyr in layer_names if lyr not in ("fc", "logits")]
+
+
+def stage_extract(ctx: StageContext) -> dict:
+    cfg = ctx.config
+    stim = load_stimuli(ctx, cfg, cfg.extract.stimuli)
+    extract = api("activations", "extract")
+    summary = {}
+    for m in cfg.models:
+        model, info = load_model(ctx.input("train"), m.name)
+        layers = _layers_for(cfg, m, info["layer_names"])
+        kw = _with_client(extract, {"reduce": cfg.extract.reduce, "batch_size": cfg.extract.batch_size,
+                                        "device": cfg.extract.device, "store": ctx.dir / f"{m.name}.zarr",
+                                        "resume": True}, ctx.client)
+        acts = extract(model, stim, layers, **kw)
+        summary[m.name] = {"layers": list(acts.data_vars), "n_stimuli": int(acts.sizes["stimulus"])}
+    ref = reference_features(stim)
+    save_netcdf(ref, ctx.dir / f"{REFERENCE}.nc")
+    summary[REFERENCE] = {"layers": list(ref.data_vars)}
+    return summary
+
+
+def reference_features(stim, pixel_size: int = 24):
+    """Label and pixel features of the stimuli: the reference 'model' beside the networks.
+
+    Returns an Activations-shaped Dataset with variables
+
+    - ``pixels``: local contrast energy of the grayscale image at ``pixel_size`` x
+      ``pixel_size`` (``|g - mean(g)|``), the low-level model that the simulator's
+      ``"pixels"`` driver pools with Gaussian receptive fields;
+    - ``identity_labels`` / ``expression_labels``: one-hot labels (their RDMs are the
+      categorical model RDMs).
+
+    RSA and encoding rank them beside the network layers, so a planted label or pixel
+    driver can be recovered like a planted layer.
+    """
+    import xarray as xr
+
+    ids = [str(i) for i in stim.ids]
+    gray = np.stack([stim.load(i, size=pixel_size).astype(np.float64).mean(axis=2)
+                     for i in range(len(stim))])
+    energy = np.abs(gray - gray.mean(axis=(1, 2), keepdims=True)).reshape(len(stim), -1)
+    data = {"pixels": (("stimulus", "pixels_unit"), energy.astype(np.float32))}
+    for col in ("identity", "expression"):
+        codes, cats = stim.labels(col)
+        onehot = np.zeros((len(stim), len(cats)), np.float32)
+        onehot[np.arange(len(stim)), codes] = 1.0
+        data[f"{col}_labels"] = (("stimulus", f"{col}_labels_unit"), onehot)
+    coords = {"stimulus": ids}
+    for col in stim.table.columns:
+        if col != "path":
+            coords[col] = ("stimulus", stim.table[col].astype(str).to_numpy())
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(model=REFERENCE, weights_sha256="", facebrain_version=_version(),
+                    pixels=f"contrast energy |g - mean(g)| of grayscale at {pixel_size}px")
+    for v in ds.data_vars:
+        ds[v].attrs.update(shape=[int(ds[v].shape[1])], reduce="none")
+    return ds
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def load_activations(extract_dir: Path, name: str):
+    """Open the Activations of model ``name`` (or the reference features)."""
+    extract_dir = Path(extract_dir)
+    if name == REFERENCE:
+        return load_netcdf(extract_dir / f"{REFERENCE}.nc")
+    store = extract_dir / f"{name}.zarr"
+    try:
+        opener = api("activations", "open_activations")
+    except StageError:
+        opener = None
+    if opener is not None:
+        ds = opener(store)
+    else:
+        try:  # the store class of the activations room knows its private markers
+            from ..activations._store import ActivationStore
+
+            ds = ActivationStore(store).open()
+        except ImportError:  # pragma: no cover
+            import xarray as xr
+
+            ds = xr.open_zarr(str(store), consolidated=None)
+    private = [v for v in ds.data_vars if str(v).startswith("_")]
+    ds = ds.drop_vars(private)
+    ds.attrs.pop("facebrain_fingerprint", None)
+    return ds
+
+
+def _model_names(cfg: Config, wanted: list[str] | None) -> list[str]:
+    return list(wanted) if wanted is not None else [m.name for m in cfg.models]
+
+
+# -------------------------------------------------------------------- transfer
+def stage_transfer(ctx: StageContext) -> dict:
+    cfg = ctx.config
+    ext = ctx.input("extract")
+    summary: dict[str, Any] = {}
+    probe = api("transfer", "probe") if cfg.transfer.directions else None
+    for d in cfg.transfer.directions:
+        seed = d.seed if d.seed is not None else cfg.seed
+        for name in _model_names(cfg, d.models):
+            acts = load_activations(ext, name)
+            layers = [lyr for lyr in (d.layers or list(acts.data_vars)) if lyr in acts.data_vars]
+            kw = _with_client(probe, dict(layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
+                                          n_permutations=d.n_permutations, seed=seed,
+                                          **d.options), ctx.client)
+            res = probe(acts, d.target, **kw)
+            res.attrs.setdefault("model", name)
+            res.attrs["model"] = name
+            res.attrs["direction"] = d.label
+            save_netcdf(res, ctx.dir / f"probe__{d.label}__{name}.nc")
+            acc = res["accuracy_mean"]
+            best = str(acc["layer"].values[int(np.nanargmax(acc.values))])
+            summary[f"{d.label}/{name}"] = {
+                "best_layer": best, "accuracy": float(acc.sel(layer=best)),
+                "chance": float(np.asarray(res["chance"]).mean()) if "chance" in res else None,
+            }
+            ctx.log(f"[transfer] {d.label} <- {name}: best {best} "
+                    f"{summary[f'{d.label}/{name}']['accuracy']:.3f}")
+    if cfg.transfer.disentangle:
+        fv = api("transfer", "factor_variance")
+        sa = api("transfer", "subspace_angles")
+        factors = list(cfg.transfer.factors)
+        for m in cfg.models:
+            acts = load_activations(ext, m.name)
+            save_netcdf(_as_dataset(fv(acts, factors=tuple(factors)), "factor_variance"),
+                        ctx.dir / f"factors__{m.name}.nc")
+            if len(factors) >= 2:
+                save_netcdf(_as_dataset(sa(acts, factors[0], factors[1]), "subspace_angles"),
+                            ctx.dir / f"angles__{m.name}.nc")
+    return summary
+
+
+def _as_dataset(obj, name: str):
+    import xarray as xr
+
+    if isinstance(obj, xr.DataArray):
+        return obj.to_dataset(name=obj.name or name)
+    if isinstance(obj, xr.Dataset):
+        return obj
+    raise StageError(f"{name} returned {type(obj).__name__}; expected an xarray object")
+
+
+# ---------------------------------------------------------------------- report
+def stage_report(ctx: StageContext) -> dict:
+    from ..report import build_report
+
+    return build_report(ctx)
+
+
+def _without_runtime(d: dict) -> dict:
+    """The config minus settings that change how, not what, is computed."""
+    return {k: v for k, v in d.items() if k not in ("threads", "scheduler", "source")}
+
+
+def default_stages() -> list[Stage]:
+    """The eight built-in stages, in order.
+
+    Each key covers the stage's config section, its inputs' keys and the source of
+    the facebrain sub-packages it calls (``code``), so an upgrade that changes a
+    default recomputes what it affects.
+    """
+    from ._brain_stages import stage_brain, stage_encoding, stage_rsa
+
+    return [
+        Stage("stimuli", stage_stimuli, (), lambda c: c.stimuli, _stimuli_fingerprint,
+              code=("pipeline", "stimuli", "data")),
+        Stage("train", stage_train, ("stimuli",), _train_section, _train_fingerprint,
+              resumable=True, code=("pipeline", "models", "training")),
+        Stage("extract", stage_extract, ("stimuli", "train"),
+              lambda c: {"extract": c.extract, "layers": {m.name: m.layers for m in c.models}},
+              heavy=True, resumable=True, version="2", code=("pipeline", "models", "activations")),
+        Stage("transfer", stage_transfer, ("extract",), lambda c: c.transfer, heavy=True,
+              enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
+              code=("pipeline", "transfer")),
+        Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain,
+              enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
+        Stage("rsa", stage_rsa, ("extract", "brain"), lambda c: c.rsa, heavy=True,
+              enabled=lambda c: c.rsa.enabled and c.brain.source != "none",
+              code=("pipeline", "rsa")),
+        Stage("encoding", stage_encoding, ("extract", "brain"), lambda c: c.encoding, heavy=True,
+              enabled=lambda c: c.encoding.enabled and c.brain.source != "none",
+              code=("pipeline", "encoding")),
+        Stage("report", stage_report,
+              ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding"),
+              lambda c: {"report": c.report, "config": _without_runtime(c.to_dict())},
+              enabled=lambda c: c.report.enabled, code=("pipeline", "report")),
+    ]

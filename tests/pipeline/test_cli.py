@@ -1,0 +1,90 @@
+"""The ``facebrain`` command line: run / validate / show-config / list-models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from facebrain import cli
+from facebrain.pipeline import Stage, load_config
+
+CONFIG = {
+    "name": "cli",
+    "stimuli": {"test": {"source": "synthetic_kdef", "image_size": 32}},
+    "models": [{"name": "net", "arch": "small_resnet"}],
+    "brain": {"source": "none"},
+}
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+def test_list_models(capsys):
+    assert cli.main(["list-models", "small*"]) == 0
+    assert capsys.readouterr().out.split() == ["small_resnet"]
+
+
+def test_validate_ok_and_bad(config_file, tmp_path, capsys):
+    assert cli.main(["validate", str(config_file)]) == 0
+    assert "valid (1 stimulus sets, 1 models" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**CONFIG, "transfer": {"directions": [
+        {"target": "expression", "n_permutations": "ten"}]}}))
+    assert cli.main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "transfer.directions[0].n_permutations: expected int, got 'ten'" in err
+    assert cli.main(["validate", str(config_file), "--set", "models[0].weights=/nope.pt"]) == 2
+    assert "models[0].weights: file not found: /nope.pt" in capsys.readouterr().err
+
+
+def test_show_config_prints_defaults(config_file, capsys):
+    assert cli.main(["show-config", str(config_file), "--set", "seed=4"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["seed"] == 4 and shown["rsa"]["method"] == "spearman"
+    assert load_config(shown).to_dict() == load_config(CONFIG, overrides={"seed": 4}).to_dict()
+
+
+def test_run_uses_stages_and_flags(config_file, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def one(ctx):
+        calls.append(ctx.config.seed)
+        (ctx.dir / "report.html").write_text("<html></html>")
+
+    monkeypatch.setattr("facebrain.pipeline._stages.default_stages",
+                        lambda: [Stage("report", one, (), lambda c: c.seed)])
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config_file), "--out", str(out), "--set", "seed=3"]) == 0
+    captured = capsys.readouterr()
+    assert "[report]" in captured.err and f"report: {out / 'report.html'}" in captured.out
+    assert cli.main(["run", str(config_file), "--out", str(out), "--set", "seed=3"]) == 0
+    assert "(cached)" in capsys.readouterr().err and calls == [3]
+    assert cli.main(["run", str(config_file), "--out", str(out), "--set", "seed=3",
+                     "--from", "report"]) == 0
+    assert calls == [3, 3]
+    assert json.loads((out / "run.json").read_text())["statuses"] == {"report": "computed"}
+    assert (out / "report.html").read_text() == "<html></html>"
+
+
+def test_run_rejects_unknown_stage_name(config_file):
+    with pytest.raises(SystemExit) as err:
+        cli.main(["run", str(config_file), "--from", "nowhere"])
+    assert err.value.code == 2
+
+
+def test_stage_failure_exit_status(config_file, tmp_path, monkeypatch, capsys):
+    from facebrain.pipeline import StageError
+
+    def boom(ctx):
+        raise StageError("facebrain.encoding.evaluate is not available yet")
+
+    monkeypatch.setattr("facebrain.pipeline._stages.default_stages",
+                        lambda: [Stage("encoding", boom)])
+    assert cli.main(["run", str(config_file), "--out", str(tmp_path / "o")]) == 1
+    assert "not available yet" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""The report: self-contained HTML, every figure embedded, results.nc round trip."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.spatial.distance import pdist, squareform
+
+from facebrain.report import (
+    HtmlReport,
+    clean_attrs,
+    rdm_matrix,
+    read_results,
+    voxel_image,
+    write_report,
+    write_results,
+)
+from facebrain.report._browser import check_in_browser, find_chromium
+
+from . import _fakes
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    data = _fakes.report_data(rng)
+    out = tmp_path_factory.mktemp("report")
+    summary = write_report(data, out)
+    return data, out, summary
+
+
+def test_html_is_self_contained_with_every_figure(written):
+    _, out, summary = written
+    text = (out / "report.html").read_text()
+    imgs = re.findall(r"<img [^>]*>", text)
+    # contact sheet, training, 2 transfer + 3 confusions, disentanglement, RDMs, RSA,
+    # encoding, glass brain
+    assert len(imgs) == summary["n_figures"] == 12
+    for tag in imgs:
+        alt = re.search(r'alt="([^"]*)"', tag).group(1)
+        assert len(alt) > 10
+        src = re.search(r'src="([^"]*)"', tag).group(1)
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text.replace("\\", ""))
+    assert "<script" not in text and "<link" not in text
+    for anchor in ("stimuli", "training", "transfer", "disentanglement", "brain", "provenance"):
+        assert f'<section id="{anchor}">' in text
+    assert "scikit-learn" in text and "seed: 0" in text  # provenance
+
+
+def test_recovery_table_marks_planted_drivers(written):
+    _, out, summary = written
+    assert summary["recovered"]["rFFA"] == [True, True]
+    assert summary["recovered"]["EVC"] == [True, True]
+    # planted driver absent from the candidates: reported as not recovered
+    assert summary["recovered"]["rpSTS"] == [False, False]
+    text = (out / "report.html").read_text()
+    assert '<td class="ok">yes</td>' in text and '<td class="bad">no</td>' in text
+
+
+def test_best_layer_and_transfer_summary(written):
+    _, _, summary = written
+    assert summary["transfer/expression/idnet"]["best_layer"] == "layer4"
+    assert summary["transfer/expression/untrained"]["best_layer"] == "layer1"
+    assert summary["transfer/identity/exnet"]["best_layer"] == "layer3"
+
+
+def test_results_nc_holds_every_result_dataset(written):
+    data, out, summary = written
+    groups = read_results(out / "results.nc")
+    assert sorted(groups) == summary["groups"]
+    assert "transfer/expression/idnet" in groups and "brain/responses" in groups
+    orig = data.transfer[("expression", "idnet")]
+    got = groups["transfer/expression/idnet"]
+    xr.testing.assert_allclose(got, clean_attrs(orig))
+    assert got.attrs["target"] == "expression"
+    enc = groups["encoding/idnet"]
+    np.testing.assert_allclose(enc["r2"].values, data.encoding["idnet"]["r2"].values)
+    assert list(enc["roi"].values) == list(data.encoding["idnet"]["roi"].values)
+    np.testing.assert_allclose(enc.attrs["alphas"], [1.0, 10.0, 100.0])
+
+
+def test_clean_attrs_makes_netcdf_friendly_values(tmp_path):
+    ds = xr.Dataset({"a": ("x", [1.0, 2.0])}, coords={"x": np.array(["p", "q"], dtype=object)},
+                    attrs={"flag": True, "nested": {"k": [1, 2]}, "none": None, "names": ["a"]})
+    path = write_results({"g": ds}, tmp_path / "r.nc")
+    got = read_results(path)["g"]
+    assert got.attrs["flag"] == 1 and got.attrs["none"] == ""
+    assert got.attrs["nested"] == '{"k": [1, 2]}'
+    assert list(got["x"].values) == ["p", "q"]
+
+
+def test_rdm_matrix_equals_scipy_correlation_distance(rng):
+    x = rng.standard_normal((9, 13))
+    np.testing.assert_allclose(rdm_matrix(x), squareform(pdist(x, "correlation")), atol=1e-12)
+
+
+def test_voxel_image_puts_values_at_their_mm_coordinates(rng):
+    # asymmetric steps (2, 3, 4 mm) so swapped axes fail; two voxels share a coordinate
+    xyz = np.array([[40.0, -50.0, -20.0], [42.0, -47.0, -16.0], [10.0, -92.0, 4.0],
+                    [40.0, -50.0, -20.0]])
+    values = np.array([1.0, 2.0, 3.0, 5.0])
+    img = voxel_image(values, xyz)
+    np.testing.assert_allclose(np.diag(img.affine)[:3], [2.0, 3.0, 4.0])
+    inv = np.linalg.inv(img.affine)
+    data = img.get_fdata()
+    for (x, y, z), v in zip(xyz[1:3], values[1:3]):
+        i, j, k = np.rint(inv @ [x, y, z, 1])[:3].astype(int)
+        assert data[i, j, k] == v
+    i, j, k = np.rint(inv @ [40, -50, -20, 1])[:3].astype(int)
+    assert data[i, j, k] == 3.0  # mean of 1 and 5
+    assert np.count_nonzero(data) == 3
+
+
+def test_html_escapes_text():
+    rep = HtmlReport("<b>title</b>")
+    sec = rep.section("s", "S & T")
+    rep.table(sec, ["a"], [["<script>x</script>"]])
+    text = rep.render()
+    assert "<script>x" not in text and "&lt;script&gt;" in text and "S &amp; T" in text
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(written, tmp_path):
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this)")
+    _, out, summary = written
+    shot = tmp_path / "report.png"
+    result = check_in_browser(out / "report.html", screenshot=shot)
+    assert result["errors"] == [] and result["console"] == []
+    assert result["n_images"] == summary["n_figures"]
+    assert result["broken"] == []
+    assert all(i["complete"] and i["width"] > 50 for i in result["images"])
+    assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.browser
+def test_browser_check_catches_broken_images_and_errors(tmp_path):
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this)")
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
+                    '<img src="data:image/png;base64,AAAA" alt="broken one">'
+                    "<script>undefinedFunction();</script></body></html>")
+    result = check_in_browser(page)
+    assert result["broken"] == ["broken one"]
+    assert any("undefinedFunction" in e for e in result["errors"])

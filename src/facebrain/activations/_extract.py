@@ -427,11 +427,11 @@ def _run_distributed(client, model, stimuli, reducers, batches, *, store, progre
     bounds = np.linspace(0, len(batches), n_chunks + 1).round().astype(int)
     chunks = [batches[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     # workers only convert their inputs; the (shared) model was converted here
-    [model_f] = client.scatter([model], broadcast=True)
-    [stim_f] = client.scatter([stimuli], broadcast=True)
-    [red_f] = client.scatter([reducers], broadcast=True)
+    [model_f] = client.scatter([model], broadcast=True, hash=False)
+    [stim_f] = client.scatter([stimuli], broadcast=True, hash=False)
+    [red_f] = client.scatter([reducers], broadcast=True, hash=False)
     stages = run.pop("stages", None)
-    stages_f = client.scatter([stages], broadcast=True)[0] if stages is not None else None
+    stages_f = client.scatter([stages], broadcast=True, hash=False)[0] if stages is not None else None
     path = str(store.path) if store is not None else None
     futures = [client.submit(_chunk_task, model_f, stim_f, red_f, chunk, path, run, stages_f,
                              pure=False)

@@ -164,7 +164,7 @@ def _run_blocks(Xs: dict, Y, folds, alphas, groups, inner_cv, fit_intercept, sol
     if client is None:
         outs = [_block_task(Xs[name], Y[:, b], *common) for name, b in jobs]
     else:
-        xf = {name: client.scatter(x) for name, x in Xs.items()}
+        xf = {name: client.scatter(x, hash=False) for name, x in Xs.items()}
         futs = [client.submit(_block_task, xf[name], Y[:, b], *common, pure=False)
                 for name, b in jobs]
         outs = client.gather(futs)

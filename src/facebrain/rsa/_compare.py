@@ -250,8 +250,8 @@ def compare(
             parts = [bootstrap_chunk(m_ok, b_ok, n, valid, method, int(seed), s, over, n_s,
                                      prep) for s in samples]
         else:
-            big = client.scatter([m_ok, b_ok, valid], broadcast=True)
-            pf = None if prep is None else client.scatter([prep], broadcast=True)[0]
+            big = client.scatter([m_ok, b_ok, valid], broadcast=True, hash=False)
+            pf = None if prep is None else client.scatter([prep], broadcast=True, hash=False)[0]
             futs = [client.submit(bootstrap_chunk, big[0], big[1], n, big[2], method, int(seed),
                                   s, over, n_s, pf, pure=False) for s in samples]
             parts = client.gather(futs)

@@ -172,7 +172,7 @@ def probe(
             if client is None:
                 null[i] = _null_task(X, y, folds, perm_seeds, kw)
             else:
-                [Xf] = client.scatter([X])
+                [Xf] = client.scatter([X], hash=False)
                 n_chunks = max(1, min(n_permutations,
                                       2 * len(client.scheduler_info().get("workers", {}))))
                 bounds = np.linspace(0, n_permutations, n_chunks + 1).round().astype(int)

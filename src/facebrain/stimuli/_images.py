@@ -70,10 +70,10 @@ def bbox_crop(img: np.ndarray, x: float, y: float, width: float, height: float,
     The box is clipped to the image; an empty result raises.
     """
     H, W = img.shape[:2]
-    x0 = int(round(x - margin * width))
-    y0 = int(round(y - margin * height))
-    x1 = int(round(x + width * (1 + margin)))
-    y1 = int(round(y + height * (1 + margin)))
+    x0 = round(x - margin * width)
+    y0 = round(y - margin * height)
+    x1 = round(x + width * (1 + margin))
+    y1 = round(y + height * (1 + margin))
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
     if x1 <= x0 or y1 <= y0:
         raise DataFormatError(

@@ -10,8 +10,8 @@ Images are decoded lazily; nothing holds the whole set in memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -227,7 +227,7 @@ class StimulusSet:
             yield self.load(i)
 
     # ------------------------------------------------------------- selection
-    def subset(self, selector) -> "StimulusSet":
+    def subset(self, selector) -> StimulusSet:
         """Return the rows picked by a boolean mask, positions, ids or a query string.
 
         Examples
@@ -284,7 +284,7 @@ class StimulusSet:
         return values.map(lookup).to_numpy(np.int64), cats
 
     # ----------------------------------------------------------------- torch
-    def to_torch(self, transform: Callable[[np.ndarray], "object"] | None = None):
+    def to_torch(self, transform: Callable[[np.ndarray], object] | None = None):
         """A ``torch.utils.data.Dataset`` yielding ``(transform(image), index)``."""
         from ._torch import StimulusDataset
 
@@ -333,7 +333,7 @@ class StimulusSet:
         return path
 
     @classmethod
-    def load_manifest(cls, path: str | os.PathLike, *, name: str | None = None) -> "StimulusSet":
+    def load_manifest(cls, path: str | os.PathLike, *, name: str | None = None) -> StimulusSet:
         """Read a manifest written by :meth:`save` (or by hand); paths relative to it."""
         path = Path(path)
         if not path.is_file():

@@ -19,6 +19,7 @@ __all__ = [
     "check_random_state",
     "check_same_stimuli",
     "file_sha256",
+    "shared_stimulus_ids",
     "stable_hash",
 ]
 
@@ -95,3 +96,23 @@ def check_same_stimuli(
         "stimulus_id values differ; " + "; ".join(parts)
         + ". Subset both to the same stimuli, or pass align='intersection' where offered."
     )
+
+
+def shared_stimulus_ids(
+    left: Sequence[str], right: Sequence[str], *, align: str = "strict",
+    left_name: str = "left", right_name: str = "right",
+) -> list[str]:
+    """The stimulus ids two labelled objects are compared on, in ``right``'s order.
+
+    ``align="strict"`` requires the same set of ids on both sides (raising
+    :class:`StimulusMismatchError` that names the missing ones);
+    ``"intersection"`` keeps the ids present on both sides.
+    """
+    if align not in ("strict", "intersection"):
+        raise ValueError(f"align={align!r}; choose 'strict' or 'intersection'.")
+    right = [str(s) for s in right]
+    if align == "strict":
+        check_same_stimuli(left, right, left_name=left_name, right_name=right_name)
+        return right
+    shared = set(map(str, left))
+    return [s for s in right if s in shared]

@@ -10,7 +10,7 @@ import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
 from .._errors import DataFormatError
-from .._utils import check_same_stimuli
+from .._utils import shared_stimulus_ids
 from ._ridge_encoder import DEFAULT_ALPHAS, RidgeEncoder, check_alphas
 
 __all__ = ["FittedEncoder", "align_inputs", "cv_predict", "evaluate", "fit", "layer_matrix",
@@ -44,17 +44,11 @@ def _brain_2d(brain: xr.DataArray) -> xr.DataArray:
 
 def align_inputs(acts, brain: xr.DataArray, align: str = "strict"):
     """Subset/reorder Activations to the brain's stimulus order (or the shared ids)."""
-    if align not in ("strict", "intersection"):
-        raise ValueError(f"align={align!r}; choose 'strict' or 'intersection'.")
     brain = _brain_2d(brain)
     bids = [str(s) for s in brain["stimulus"].values]
     aids = [str(s) for s in acts["stimulus"].values]
-    if align == "strict":
-        check_same_stimuli(aids, bids, left_name="activations", right_name="brain")
-        ids = bids
-    else:
-        shared = set(aids)
-        ids = [s for s in bids if s in shared]
+    ids = shared_stimulus_ids(aids, bids, align=align, left_name="activations",
+                              right_name="brain")
     if len(ids) < 3:
         raise ValueError(f"only {len(ids)} stimuli are shared by the activations and the brain "
                          "responses; encoding needs at least 3 (and enough for the folds).")

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
-from .._utils import check_same_stimuli
+from .._utils import check_same_stimuli, shared_stimulus_ids
 from ._bootstrap import bootstrap_chunk, prepare
 from ._kernels import COMPARISONS, COV_METHODS
 from ._rdm import _check_n_stimuli, rdm
@@ -199,8 +199,6 @@ def compare(
                          f"{sorted(COMPARISONS)}.")
     if over not in OVER:
         raise ValueError(f"over={over!r}; choose one of {OVER}.")
-    if align not in ("strict", "intersection"):
-        raise ValueError(f"align={align!r}; choose 'strict' or 'intersection'.")
     if int(bootstrap) < 0:
         raise ValueError(f"bootstrap={bootstrap!r} must be >= 0.")
     if not 0 < ci < 1:
@@ -208,12 +206,7 @@ def compare(
     mrdm, names = _as_model_rdms(model, rdm_method, layers)
     brdm, rois, subjects = _as_brain_rdms(brain, rdm_method)
     mids, bids = _stimulus_ids(mrdm, "model"), _stimulus_ids(brdm, "brain")
-    if align == "strict":
-        check_same_stimuli(mids, bids, left_name="model", right_name="brain")
-        ids = bids
-    else:
-        shared = set(mids)
-        ids = [s for s in bids if s in shared]
+    ids = shared_stimulus_ids(mids, bids, align=align, left_name="model", right_name="brain")
     _check_n_stimuli(len(ids), "The shared stimulus set")
     n = len(ids)
     mv, bv = _vectors_in(mrdm, mids, ids), _vectors_in(brdm, bids, ids)

@@ -7,7 +7,13 @@ They subclass the builtin exception a user would expect (``ValueError``,
 
 from __future__ import annotations
 
-__all__ = ["DataFormatError", "FacebrainError", "StimulusMismatchError", "WeightsError"]
+__all__ = [
+    "DataFormatError",
+    "FacebrainError",
+    "StimulusMismatchError",
+    "TimingError",
+    "WeightsError",
+]
 
 
 class FacebrainError(Exception):
@@ -24,3 +30,8 @@ class StimulusMismatchError(FacebrainError, ValueError):
 
 class WeightsError(FacebrainError, ValueError):
     """A weight file cannot be loaded into the requested network."""
+
+
+class TimingError(DataFormatError):
+    """fMRI timing that cannot be right: a TR that disagrees with the NIfTI header or is
+    not in seconds, or events outside a run's acquisition window."""

@@ -19,9 +19,10 @@ is not linear, so each trial's design is then built by nilearn itself.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import nibabel as nib
 import numpy as np
@@ -30,9 +31,11 @@ import xarray as xr
 from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from nilearn.image import resample_to_img
 
-from .._errors import DataFormatError, StimulusMismatchError
+from .._errors import DataFormatError, StimulusMismatchError, TimingError
 from ._bids import BIDSRuns, check_events
+from ._confounds import DEFAULT_CONFOUNDS, check_confounds_spec, fmriprep_confounds
 from ._regressors import event_regressors
+from ._timing import check_onsets, check_tr_header, parse_seconds
 
 __all__ = ["single_trial_betas"]
 
@@ -137,7 +140,7 @@ def _lss_weights(T: np.ndarray, N: np.ndarray) -> np.ndarray:
     return _batched_first_row_pinv(stack)
 
 
-def _lss_weights_nilearn(frame_times, events, trial_rows, kw) -> np.ndarray:
+def _lss_weights_nilearn(frame_times, events, trial_rows, kw, rows=slice(None)) -> np.ndarray:
     """LSS weights building each trial's design with nilearn (non-linear HRF models)."""
     designs = []
     for r in trial_rows:
@@ -148,8 +151,120 @@ def _lss_weights_nilearn(frame_times, events, trial_rows, kw) -> np.ndarray:
         ev["trial_type"] = tt
         d = _design(frame_times, ev, **kw)
         cols = ["__fb_this"] + [c for c in d.columns if c != "__fb_this"]
-        designs.append(d[cols].to_numpy(dtype=float))
+        designs.append(d[cols].to_numpy(dtype=float)[rows])
     return _batched_first_row_pinv(np.stack(designs))
+
+
+def _scaling_str(signal_scaling) -> str:
+    if signal_scaling is False:
+        return "false"
+    if isinstance(signal_scaling, (tuple, list)):
+        return ",".join(str(int(v)) for v in signal_scaling)
+    return str(int(signal_scaling))
+
+
+def _slice_time_ref(value, data) -> tuple[float, str]:
+    if value is None:
+        if data is not None and data.slice_time_ref is not None:
+            value, source = data.slice_time_ref, data.slice_time_ref_source
+        else:
+            return 0.0, "default 0.0"
+    else:
+        source = "given"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise TimingError(f"slice_time_ref must be a number in [0, 1] (a fraction of the TR); "
+                          f"got {value!r} ({source}).")
+    if data is not None and data.slice_time_ref is not None and source == "given" \
+            and abs(float(value) - data.slice_time_ref) > 1e-9:
+        warnings.warn(f"slice_time_ref={value} differs from the sidecars' "
+                      f"{data.slice_time_ref:g} ({data.slice_time_ref_source}); using {value}.",
+                      UserWarning, stacklevel=3)
+    return float(value), source
+
+
+def _resolve_confounds(confounds, data, imgs):
+    """-> (list of DataFrame or None, list of sample masks or None, description)."""
+    if confounds is False:
+        return None, None, "none"
+    if confounds is None or isinstance(confounds, Mapping):
+        has = data is not None and (data.confounds or data.paths.get("confounds"))
+        if confounds is None and not has:
+            return None, None, "none"
+        spec = check_confounds_spec(DEFAULT_CONFOUNDS if confounds is None else confounds)
+        if not has:
+            raise DataFormatError(
+                "confounds: a strategy mapping selects columns of fMRIPrep confound tables, "
+                "and these runs have none. Pass load_bids(..., derivatives=<fMRIPrep folder>) "
+                "output, or select the columns with facebrain.brain.fmriprep_confounds and pass "
+                "the tables (and its sample masks as sample_masks=)."
+            )
+        sources = data.paths.get("confounds") or data.confounds
+        out, masks = [], []
+        for i, src in enumerate(sources):
+            c, m = fmriprep_confounds(src, spec, where=str(src) if isinstance(src, str)
+                                      else f"confounds[{i}]")
+            out.append(c)
+            masks.append(m)
+        desc = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()})
+        return out, (masks if any(m is not None for m in masks) else None), desc
+    if isinstance(confounds, (pd.DataFrame, np.ndarray)):
+        confounds = [confounds]
+    if len(confounds) != len(imgs):
+        raise ValueError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
+    conf = []
+    for i, (c, img) in enumerate(zip(confounds, imgs)):
+        c = pd.DataFrame(c) if not isinstance(c, pd.DataFrame) else c.copy()
+        c.columns = [str(x) for x in c.columns]
+        if len(c) != img.shape[3]:
+            raise DataFormatError(
+                f"confounds[{i}] has {len(c)} rows but runs[{i}] has {img.shape[3]} volumes."
+            )
+        bad = [col for col in c.columns if c[col].isna().any()]
+        if bad:
+            raise DataFormatError(
+                f"confounds[{i}] has NaN in column(s) {bad[:5]}; select columns without NaN, "
+                "fill them, or pass a strategy mapping (confounds={'strategy': [...]}) to "
+                "let nilearn's load_confounds select fMRIPrep columns (it fills the NaN first "
+                "row of derivatives)."
+            )
+        conf.append(c.reset_index(drop=True))
+    return conf, None, "given"
+
+
+def _merge_sample_masks(from_conf, given, imgs):
+    """Volumes to keep per run (sorted int indices) or None for all of them."""
+    if given is None and from_conf is None:
+        return None
+    if given is not None:
+        if isinstance(given, np.ndarray) and given.ndim == 1 and len(imgs) == 1:
+            given = [given]
+        if len(given) != len(imgs):
+            raise ValueError(f"got {len(imgs)} runs but {len(given)} sample_masks; pass one per "
+                             "run (None keeps every volume of that run).")
+    out = []
+    for i, img in enumerate(imgs):
+        n = img.shape[3]
+        keep = np.arange(n)
+        for src, m in (("confound strategy", None if from_conf is None else from_conf[i]),
+                       ("sample_masks", None if given is None else given[i])):
+            if m is None:
+                continue
+            m = np.asarray(m)
+            if m.dtype == bool:
+                if m.shape != (n,):
+                    raise DataFormatError(f"sample_masks[{i}]: a boolean mask needs {n} values "
+                                          f"(the run's volumes); got shape {m.shape}.")
+                m = np.flatnonzero(m)
+            if m.size and (not np.issubdtype(m.dtype, np.integer) or m.min() < 0 or m.max() >= n):
+                raise DataFormatError(f"{src} of run {i}: volume indices must be ints in "
+                                      f"[0, {n}); got {m[:5]} ...")
+            keep = np.intersect1d(keep, m)
+        if keep.size < 3:
+            raise DataFormatError(f"run {i}: only {keep.size} of {n} volumes are kept after "
+                                  "scrubbing / sample_masks; nothing to fit.")
+        out.append(keep)
+    return out
 
 
 def single_trial_betas(
@@ -161,9 +276,10 @@ def single_trial_betas(
     drift_model: str | None = "cosine",
     high_pass: float = 0.01,
     drift_order: int = 1,
-    slice_time_ref: float = 0.0,
-    signal_scaling: bool | int = False,
-    confounds: Sequence | None = None,
+    slice_time_ref: float | None = None,
+    signal_scaling: bool | int | tuple = False,
+    confounds: Sequence | Mapping | bool | None = None,
+    sample_masks: Sequence | None = None,
     mask=None,
     noise_model: str = "ols",
     average_repeats: bool = True,
@@ -172,6 +288,7 @@ def single_trial_betas(
     min_onset: float = -24,
     oversampling: int = 50,
     stimulus_map: dict | None = None,
+    out_of_range: str = "error",
 ) -> tuple[xr.DataArray, nib.Nifti1Image]:
     """Estimate one response pattern per trial (LSS or LSA) and label it by stimulus.
 
@@ -188,12 +305,31 @@ def single_trial_betas(
     method : {"lss", "lsa"}
         ``"lss"``: each trial against one regressor of all other trials of its run
         (Mumford et al. 2012). ``"lsa"``: one GLM with a regressor per trial.
-    hrf_model, drift_model, high_pass, drift_order, slice_time_ref, min_onset, oversampling
+    hrf_model, drift_model, high_pass, drift_order, min_onset, oversampling
         As in :class:`nilearn.glm.first_level.FirstLevelModel`. ``"fir"`` is not supported.
+    slice_time_ref : float in [0, 1], optional
+        Time of the reference slice as a fraction of the TR (frame times are
+        ``(k + slice_time_ref) * tr``). ``None``: a BIDSRuns' value read from the
+        sidecars (``StartTime``, else the middle of ``SliceTiming``, as
+        :func:`load_bids` documents), else 0.0 (nilearn's default).
     signal_scaling : False, 0, 1 or (0, 1)
-        As in FirstLevelModel (False: no scaling).
-    confounds : list of DataFrame or array, one per run, optional
-        Extra regressors (rows = volumes); must not contain NaN.
+        As in FirstLevelModel (False: no scaling; nilearn's default is 0, percent
+        signal change of each voxel's mean over time).
+    confounds : None, False, mapping, or list of DataFrame / array (one per run)
+        ``None``: a BIDSRuns' fMRIPrep confounds selected with nilearn's default
+        strategy (:data:`DEFAULT_CONFOUNDS`: 24 motion parameters, fMRIPrep's cosine
+        high-pass basis, white matter and CSF), none otherwise. ``False``: none. A
+        mapping ``{"strategy": [...], "motion": ..., ...}``: that
+        :func:`nilearn.interfaces.fmriprep.load_confounds` selection of a BIDSRuns'
+        fMRIPrep tables (see :func:`fmriprep_confounds`); volumes it scrubs are
+        left out. A list: extra regressors used as given (rows = volumes, no NaN).
+    sample_masks : list of int or bool arrays, one per run, optional
+        Volumes to keep (nilearn's ``sample_masks``); intersected with those a
+        confound strategy keeps. The design is built on all volumes, then cut.
+    out_of_range : {"error", "drop"}
+        Events whose onset lies outside a run's acquisition window
+        ``[0, n_scans * tr)`` raise :class:`~facebrain._errors.TimingError`
+        (``"error"``), or are dropped with a warning (``"drop"``).
     mask : image or path, optional
         Voxels to model; resampled (nearest) to the runs' grid if needed. ``None``
         models every voxel of the field of view. The cost grows with mask voxels.
@@ -215,8 +351,11 @@ def single_trial_betas(
         Named ``"betas"``; coords ``stimulus`` (str), ``voxel`` (int), ``i, j, k`` (int
         voxel indices), ``x, y, z`` (mm), ``n_repeats`` (per stimulus), and with repeats
         ``run`` / ``onset`` (per stimulus and repeat; repeats are numbered in run, then
-        onset order); attrs ``tr``,
-        ``method``, ``affine`` (16 floats, row-major), ``grid_shape``, ``n_dropped_voxels``.
+        onset order); attrs ``tr``, ``slice_time_ref`` (+ ``slice_time_ref_source``),
+        ``signal_scaling`` (a string: ``"false"``, ``"0"``, ``"1"`` or ``"0,1"``),
+        ``confounds`` (JSON of the strategy, ``"none"`` or ``"given"``),
+        ``n_confounds`` and ``n_scans_used`` (per run), ``method``, ``affine`` (16
+        floats, row-major), ``grid_shape``, ``n_dropped_voxels``.
     mask_img : Nifti1Image
         The voxels actually modelled (mask minus dropped NaN/constant voxels).
 
@@ -238,52 +377,42 @@ def single_trial_betas(
             f"hrf_model must be a nilearn HRF name other than 'fir' (e.g. 'glover', 'spm', "
             f"'glover + derivative'); got {hrf_model!r}."
         )
+    if isinstance(signal_scaling, list):  # (0, 1) as it comes from YAML
+        signal_scaling = tuple(signal_scaling)
     if signal_scaling not in (False, 0, 1, (0, 1)) or signal_scaling is True:
         raise ValueError(f"signal_scaling must be False, 0, 1 or (0, 1); got {signal_scaling!r}.")
-    if isinstance(runs, BIDSRuns):
-        data = runs
+    data = runs if isinstance(runs, BIDSRuns) else None
+    if data is not None:
         runs = data.runs
         events = data.events if events is None else events
         tr = data.tr if tr is None else tr
         mask = data.mask if mask is None else mask
     imgs = _check_runs(runs)
+    paths = data.paths if data is not None else {}
+    run_names = list(paths.get("bold") or [f"runs[{i}]" for i in range(len(imgs))])
     if tr is None:
         raise ValueError(
             "tr is missing: pass tr=<seconds> (the BOLD repetition time), or pass the output "
             "of load_bids, which reads RepetitionTime from the sidecar."
         )
-    tr = float(tr)
-    if not tr > 0:
-        raise ValueError(f"tr must be > 0 seconds; got {tr}.")
+    tr = parse_seconds(tr, "tr", "tr")
+    for name, img in zip(run_names, imgs):
+        check_tr_header(tr, img, f"run {name}")
+    slice_time_ref, stref_source = _slice_time_ref(slice_time_ref, data)
     if events is None:
         raise ValueError("events is missing: pass one events table per run.")
     if isinstance(events, (pd.DataFrame, str, os.PathLike)):
         events = [events]
     if len(events) != len(imgs):
         raise ValueError(f"got {len(imgs)} runs but {len(events)} events tables; pass one per run.")
-    events = [check_events(e, where=f"events[{i}]", stimulus_map=stimulus_map,
-                           trial_type_is_stimulus=True) for i, e in enumerate(events)]
-    if confounds is not None:
-        if isinstance(confounds, (pd.DataFrame, np.ndarray)):
-            confounds = [confounds]
-        if len(confounds) != len(imgs):
-            raise ValueError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
-        conf = []
-        for i, (c, img) in enumerate(zip(confounds, imgs)):
-            c = pd.DataFrame(c) if not isinstance(c, pd.DataFrame) else c
-            c.columns = [str(x) for x in c.columns]
-            if len(c) != img.shape[3]:
-                raise DataFormatError(
-                    f"confounds[{i}] has {len(c)} rows but runs[{i}] has {img.shape[3]} volumes."
-                )
-            bad = [col for col in c.columns if c[col].isna().any()]
-            if bad:
-                raise DataFormatError(
-                    f"confounds[{i}] has NaN in column(s) {bad[:5]}; select columns without "
-                    "NaN or fill them (fMRIPrep derivatives are NaN in the first row)."
-                )
-            conf.append(c)
-        confounds = conf
+    ev_names = list(paths.get("events") or [f"events[{i}]" for i in range(len(imgs))])
+    events = [check_onsets(check_events(e, where=ev_names[i], stimulus_map=stimulus_map,
+                                        trial_type_is_stimulus=True),
+                           imgs[i].shape[3], tr, where=ev_names[i], run=run_names[i],
+                           out_of_range=out_of_range)
+              for i, e in enumerate(events)]
+    confounds, keep_scans, conf_desc = _resolve_confounds(confounds, data, imgs)
+    keep_scans = _merge_sample_masks(keep_scans, sample_masks, imgs)
     all_ids = pd.unique(pd.concat([e["stimulus_id"].dropna() for e in events]).astype(str))
     if stimuli is not None:
         known = set(map(str, stimuli.ids))
@@ -344,6 +473,10 @@ def single_trial_betas(
     for r, (img, ev, Y) in enumerate(zip(imgs, events, Ys)):
         n_scans = img.shape[3]
         frame_times = np.linspace(slice_time_ref * tr, (n_scans - 1 + slice_time_ref) * tr, n_scans)
+        # as FirstLevelModel: the design on every volume, then the kept rows; the data
+        # cut to the kept volumes before scaling
+        rows = slice(None) if keep_scans is None else keep_scans[r]
+        Y = Y[rows]
         if signal_scaling is not False:
             Y, _ = mean_scaling(Y, signal_scaling)
         is_trial = ev["stimulus_id"].notna().to_numpy()
@@ -361,7 +494,8 @@ def single_trial_betas(
                 T = T * ev["modulation"].to_numpy()[trial_rows][None, :]
             nuis_ev = ev.loc[~is_trial]
             N = _design(frame_times, nuis_ev if len(nuis_ev) else None, confounds=conf,
-                        **kw).to_numpy(dtype=float)
+                        **kw).to_numpy(dtype=float)[rows]
+            T = T[rows]
             if method == "lsa":
                 W = np.linalg.pinv(np.concatenate([T, N], axis=1))[: T.shape[1]]
             else:
@@ -374,10 +508,11 @@ def single_trial_betas(
             ev_lsa["trial_type"] = tt
             if method == "lsa":
                 design = _design(frame_times, ev_lsa, confounds=conf, **kw)
-                pinv = np.linalg.pinv(design.to_numpy(dtype=float))
+                pinv = np.linalg.pinv(design.to_numpy(dtype=float)[rows])
                 W = pinv[[design.columns.get_loc(c) for c in names]]
             else:
-                W = _lss_weights_nilearn(frame_times, ev, trial_rows, dict(kw, confounds=conf))
+                W = _lss_weights_nilearn(frame_times, ev, trial_rows, dict(kw, confounds=conf),
+                                         rows)
         rows_b.append(W @ Y)
         rows_sid.extend(ev["stimulus_id"].to_numpy()[trial_rows].astype(str))
         rows_run.extend([r] * len(trial_rows))
@@ -419,6 +554,14 @@ def single_trial_betas(
         "affine": [float(v) for v in np.asarray(ref.affine).ravel()],
         "grid_shape": [int(v) for v in ref.shape[:3]],
         "n_dropped_voxels": n_drop,
+        "slice_time_ref": float(slice_time_ref),
+        "slice_time_ref_source": stref_source,
+        "signal_scaling": _scaling_str(signal_scaling),
+        "confounds": conf_desc,
+        "n_confounds": [0 if confounds is None else int(c.shape[1]) for c in
+                        (confounds or [None] * len(imgs))],
+        "n_scans_used": [int(img.shape[3]) if keep_scans is None else int(len(keep_scans[i]))
+                         for i, img in enumerate(imgs)],
     }
     if average_repeats:
         with warnings.catch_warnings():

@@ -20,7 +20,8 @@ from pathlib import Path
 import nibabel as nib
 import pandas as pd
 
-from .._errors import DataFormatError
+from .._errors import DataFormatError, TimingError
+from ._timing import check_tr_header, header_tr, parse_seconds, slice_time_ref_from
 
 __all__ = ["BIDSRuns", "load_bids"]
 
@@ -45,6 +46,11 @@ class BIDSRuns:
         fMRIPrep confound tables (all columns as read) when derivatives hold them.
     mask : Nifti1Image or None
         Brain mask from the derivatives (first run's), if present.
+    slice_time_ref : float or None
+        Slice-time reference as a fraction of the TR, from the sidecars (``StartTime``,
+        else the middle of ``SliceTiming``, else 0.0); see ``slice_time_ref_source``.
+    slice_time_ref_source : str
+        Where ``slice_time_ref`` came from.
     paths : dict
         ``{"bold": [...], "events": [...], "confounds": [...], "mask": ...}``.
     subject, task, space : str
@@ -59,6 +65,8 @@ class BIDSRuns:
     subject: str = ""
     task: str = ""
     space: str | None = None
+    slice_time_ref: float | None = None
+    slice_time_ref_source: str = ""
 
     def __repr__(self) -> str:
         shape = self.runs[0].shape if self.runs else ()
@@ -101,7 +109,9 @@ def check_events(
     """Validate one events table and return a copy with a ``stimulus_id`` column.
 
     Rows whose ``stimulus_id`` is missing (``n/a``) are kept as non-stimulus
-    events (modelled as nuisance conditions by :func:`single_trial_betas`).
+    events (modelled as nuisance conditions by :func:`single_trial_betas`). The
+    result is sorted by onset; its index is each event's row in the input (0-based,
+    header excluded), so that later messages can name the row.
     """
     if isinstance(events, (str, os.PathLike)):
         where = str(events)
@@ -109,6 +119,8 @@ def check_events(
     if not isinstance(events, pd.DataFrame):
         raise TypeError(f"{where}: events must be a DataFrame or a .tsv path; got {type(events)}")
     df = events.copy()
+    if not (df.index.is_unique and pd.api.types.is_integer_dtype(df.index)):
+        df = df.reset_index(drop=True)
     missing = [c for c in EVENT_COLUMNS if c not in df.columns]
     if missing:
         raise DataFormatError(
@@ -148,7 +160,8 @@ def check_events(
             f"{where}: no event names a stimulus (stimulus_id is n/a on every row); check the "
             "stimulus_id column or the stimulus_map."
         )
-    return df.sort_values("onset", kind="stable").reset_index(drop=True)
+    # sorted by onset; the index keeps each event's row in the file (0-based) for messages
+    return df.sort_values("onset", kind="stable")
 
 
 def _is_na(s: pd.Series) -> pd.Series:
@@ -162,8 +175,13 @@ def _read_json(path: Path) -> dict:
         raise DataFormatError(f"{path}: cannot read JSON sidecar ({exc}).") from exc
 
 
-def _sidecar_tr(bold: Path, roots: Sequence[Path], task: str, raw_json: Path | None = None) -> float | None:
-    """RepetitionTime by BIDS inheritance: run sidecar(s), then subject- and task-level ones."""
+_META_KEYS = ("RepetitionTime", "StartTime", "SliceTiming")
+
+
+def _sidecar_meta(bold: Path, roots: Sequence[Path], task: str,
+                  raw_json: Path | None = None) -> dict:
+    """Timing keys by BIDS inheritance: ``{key: (value, sidecar path)}``, the most
+    specific sidecar first (run's own, raw run's, subject-level, task-level)."""
     stem = re.sub(r"\.nii(\.gz)?$", "", bold.name)
     candidates = [bold.with_name(stem + ".json")]
     if raw_json is not None:
@@ -173,26 +191,21 @@ def _sidecar_tr(bold: Path, roots: Sequence[Path], task: str, raw_json: Path | N
         if "sub" in ents:
             candidates.append(root / f"sub-{ents['sub']}" / f"sub-{ents['sub']}_task-{task}_bold.json")
         candidates.append(root / f"task-{task}_bold.json")
+    meta: dict = {}
     for c in candidates:
         if c.is_file():
-            meta = _read_json(c)
-            if "RepetitionTime" in meta:
-                tr = float(meta["RepetitionTime"])
-                if not tr > 0:
-                    raise DataFormatError(f"{c}: RepetitionTime must be > 0; got {tr}.")
-                return tr
-    return None
+            found = _read_json(c)
+            for key in _META_KEYS:
+                if key in found and key not in meta:
+                    meta[key] = (found[key], c)
+    return meta
 
 
 def _header_tr(img, path: Path) -> float | None:
-    zooms = img.header.get_zooms()
-    if len(zooms) < 4 or not zooms[3] > 0:
+    tr, pix, unit = header_tr(img)
+    if tr is None:  # a zoom without time units (nibabel's default 1.0) is not a TR
         return None
-    units = img.header.get_xyzt_units()[1] if hasattr(img.header, "get_xyzt_units") else "unknown"
-    scale = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}.get(units)
-    if scale is None:  # a zoom without time units (nibabel's default 1.0) is not a TR
-        return None
-    tr = float(zooms[3]) * scale
+    tr = parse_seconds(tr, f"{path}: NIfTI header pixdim[4] = {pix:g} ({unit})")
     warnings.warn(
         f"{path}: no RepetitionTime in a JSON sidecar; using the NIfTI header's TR = {tr} s. "
         "Add RepetitionTime to the sidecar to silence this.",
@@ -302,7 +315,7 @@ def load_bids(
             f"(looked for sub-{subject}*_task-{task}_*bold.nii[.gz])."
         )
 
-    runs, trs, events, event_paths = [], [], [], []
+    runs, trs, events, event_paths, stref = [], [], [], [], []
     for b in bolds:
         img = nib.load(str(b))
         if img.ndim != 4:
@@ -310,8 +323,12 @@ def load_bids(
         runs.append(img)
         stem = _raw_stem(b.name)
         rel = b.parent.relative_to(Path(derivatives) if derivatives is not None else root)
-        tr = _sidecar_tr(b, tr_roots, task, raw_json=root / rel / f"{stem}_bold.json")
-        if tr is None:
+        meta = _sidecar_meta(b, tr_roots, task, raw_json=root / rel / f"{stem}_bold.json")
+        if "RepetitionTime" in meta:
+            value, side = meta["RepetitionTime"]
+            tr = parse_seconds(value, str(side), "RepetitionTime")
+            check_tr_header(tr, img, f"run {b}", source=f"RepetitionTime in {side}")
+        else:
             tr = _header_tr(img, b)
         if tr is None:
             raise DataFormatError(
@@ -319,6 +336,7 @@ def load_bids(
                 f"task-{task}_bold.json, and the header has no time zoom. Add RepetitionTime."
             )
         trs.append(tr)
+        stref.append(slice_time_ref_from(meta, tr, f"run {b}"))
         # events live in the raw dataset, beside the raw run of the same entities
         ev = root / rel / f"{stem}_events.tsv"
         if not ev.is_file():
@@ -333,6 +351,12 @@ def load_bids(
         raise DataFormatError(
             f"runs of sub-{subject} task-{task} have different TRs {dict(zip(map(str, bolds), trs))}; "
             "analyse them separately."
+        )
+    if len({round(r, 9) for r, _ in stref}) > 1:
+        raise TimingError(
+            f"runs of sub-{subject} task-{task} have different slice-time references "
+            f"{dict(zip(map(str, bolds), (src for _, src in stref)))}; analyse them separately "
+            "or pass slice_time_ref= to single_trial_betas."
         )
     confounds = None
     if confound_paths is not None:
@@ -358,4 +382,6 @@ def load_bids(
         subject=subject,
         task=task,
         space=space,
+        slice_time_ref=stref[0][0],
+        slice_time_ref_source=stref[0][1],
     )

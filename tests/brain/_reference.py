@@ -10,7 +10,8 @@ from nilearn.glm.first_level import FirstLevelModel
 
 
 def nilearn_lss_loop(runs, events, *, tr, mask, confounds=None, hrf_model="glover",
-                     drift_model="cosine", high_pass=0.01):
+                     drift_model="cosine", high_pass=0.01, sample_masks=None,
+                     slice_time_ref=0.0, signal_scaling=False):
     """One FirstLevelModel per trial (trial vs all other trials of its run).
 
     Returns a list (trial order: run, then onset) of (stimulus_id, beta vector).
@@ -29,31 +30,36 @@ def nilearn_lss_loop(runs, events, *, tr, mask, confounds=None, hrf_model="glove
             if is_trial.sum() == 1:
                 e = e[e.trial_type != "other"]
             glm = FirstLevelModel(t_r=tr, hrf_model=hrf_model, drift_model=drift_model,
-                                  high_pass=high_pass, signal_scaling=False, noise_model="ols",
+                                  high_pass=high_pass, signal_scaling=signal_scaling,
+                                  noise_model="ols", slice_time_ref=slice_time_ref,
                                   mask_img=mask, minimize_memory=True, smoothing_fwhm=None)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                glm.fit(img, e, confounds=None if confounds is None else confounds[r])
+                glm.fit(img, e, confounds=None if confounds is None else confounds[r],
+                        sample_masks=None if sample_masks is None else sample_masks[r])
                 eff = glm.compute_contrast("trial", output_type="effect_size")
             out.append((ev["stimulus_id"][t], np.asarray(eff.dataobj)[m]))
     return out
 
 
 def nilearn_lsa(runs, events, *, tr, mask, hrf_model="glover", drift_model="cosine",
-                high_pass=0.01):
+                high_pass=0.01, confounds=None, sample_masks=None, slice_time_ref=0.0,
+                signal_scaling=False):
     """One FirstLevelModel per run with a regressor per trial."""
     m = np.asarray(mask.dataobj) != 0
     out = []
-    for img, ev in zip(runs, events):
+    for r, (img, ev) in enumerate(zip(runs, events)):
         ev = ev.sort_values("onset", kind="stable").reset_index(drop=True)
         names = [f"t{i:04d}" for i in range(len(ev))]
         e = pd.DataFrame({"onset": ev["onset"], "duration": ev["duration"], "trial_type": names})
         glm = FirstLevelModel(t_r=tr, hrf_model=hrf_model, drift_model=drift_model,
-                              high_pass=high_pass, signal_scaling=False, noise_model="ols",
+                              high_pass=high_pass, signal_scaling=signal_scaling,
+                              noise_model="ols", slice_time_ref=slice_time_ref,
                               mask_img=mask, minimize_memory=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            glm.fit(img, e)
+            glm.fit(img, e, confounds=None if confounds is None else confounds[r],
+                    sample_masks=None if sample_masks is None else sample_masks[r])
             for i, n in enumerate(names):
                 eff = glm.compute_contrast(n, output_type="effect_size")
                 out.append((ev["stimulus_id"][i], np.asarray(eff.dataobj)[m]))

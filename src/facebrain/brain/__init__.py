@@ -2,6 +2,7 @@
 
 from ._betas import single_trial_betas
 from ._bids import BIDSRuns, load_bids
+from ._confounds import CONFOUND_STRATEGIES, DEFAULT_CONFOUNDS, fmriprep_confounds
 from ._reliability import noise_ceiling, rsa_noise_ceiling, split_half_reliability
 from ._responses import concat_responses, roi_responses
 from ._rois import (
@@ -16,9 +17,12 @@ from ._simulate import load_ground_truth, simulate
 
 __all__ = [
     "BIDSRuns",
+    "CONFOUND_STRATEGIES",
+    "DEFAULT_CONFOUNDS",
     "concat_responses",
     "default_rois",
     "face_roi_table",
+    "fmriprep_confounds",
     "load_bids",
     "load_ground_truth",
     "load_roi_masks",

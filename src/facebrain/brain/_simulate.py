@@ -42,6 +42,7 @@ import xarray as xr
 from .._errors import DataFormatError
 from ._regressors import event_regressors
 from ._rois import face_roi_table
+from ._sim_fmriprep import fmriprep_table, nuisance_signals
 
 __all__ = ["load_ground_truth", "simulate"]
 
@@ -188,6 +189,9 @@ def simulate(
     evoked: float = 1.0,
     task: str = "faces",
     overwrite: bool = False,
+    confounds: bool = False,
+    motion_scale: float = 1.0,
+    non_steady: int = 0,
 ) -> Path:
     """Write a BIDS dataset of simulated face-experiment fMRI with planted ROI responses.
 
@@ -235,6 +239,19 @@ def simulate(
         Mean evoked response added to every ROI voxel's z-scored pattern.
     task : str
         BIDS task label.
+    confounds : bool
+        Also add head motion and physiological (CSF, white-matter) signals to every
+        voxel (random weights; a small part of the motion is stimulus-locked, see
+        ``_sim_fmriprep.py``) and write an fMRIPrep-style derivatives folder
+        ``derivatives/fmriprep`` (the runs as ``*_space-MNI152NLin2009cAsym_desc-preproc_bold``
+        plus ``*_desc-confounds_timeseries.tsv/.json``) for
+        ``load_bids(..., derivatives=root / "derivatives" / "fmriprep")``.
+    motion_scale : float
+        Standard deviation of each voxel's motion-related and of its physiological
+        signal, relative to the noise's (with ``confounds``).
+    non_steady : int
+        Number of first volumes per run with a decaying T1 saturation excess (half the
+        baseline at volume 0), flagged as ``non_steady_state_outlierXX`` (with ``confounds``).
 
     Returns
     -------
@@ -406,6 +423,18 @@ def simulate(
                 Y = baseline[None] + noise + drift
                 for vox, z in roi_resp:
                     Y[:, vox] += X @ (evoked + z[order])
+                if confounds:
+                    motion, phys = nuisance_signals(n_scans, tr, X.sum(axis=1), rng)
+                    nuis = np.concatenate([_zscore(motion), _zscore(phys)], axis=1)
+                    weights = rng.standard_normal((8, n_vox)) * motion_scale * sigma / 2.0
+                    nuis_vox = nuis @ weights  # 6 motion + 2 physiology columns, sd ~ scale
+                    Y += nuis_vox
+                    k = min(int(non_steady), n_scans - 1)
+                    Y[:k] += 0.5 * baseline[None] * np.exp(-np.arange(k))[:, None]
+                    free = np.flatnonzero(owner < 0)
+                    pick = free[rng.permutation(free.size)[:500]]
+                    table, meta = fmriprep_table(motion, phys, Y, tr,
+                                                 (noise + nuis_vox)[:, pick], n_non_steady=k)
                 img = nib.Nifti1Image(Y.T.reshape(shape + (n_scans,)).astype(np.float32), affine)
                 img.set_data_dtype(np.int16)  # scaled int16, as scanners write; ~1e-3 steps
                 img.header.set_xyzt_units("mm", "sec")
@@ -413,6 +442,8 @@ def simulate(
                 stem = f"sub-{lab}_task-{task}_run-{r + 1}"
                 nib.save(img, func / f"{stem}_bold.nii.gz")
                 _write_json(func / f"{stem}_bold.json", {"RepetitionTime": float(tr), "TaskName": task})
+                if confounds:
+                    _write_fmriprep(tmp, lab, stem, func / f"{stem}_bold.nii.gz", table, meta, tr)
                 pd.DataFrame({
                     "onset": np.round(onsets, 4),
                     "duration": trial_duration,
@@ -428,6 +459,29 @@ def simulate(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def _write_fmriprep(root: Path, lab: str, stem: str, bold: Path, table, meta, tr: float) -> None:
+    """The run as fMRIPrep would name it (same voxels: already "preprocessed"), its
+    confounds table and JSON."""
+    deriv = root / "derivatives" / "fmriprep"
+    if not (deriv / "dataset_description.json").is_file():
+        _write_json(deriv / "dataset_description.json", {
+            "Name": "facebrain simulated fMRIPrep-style derivatives", "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "facebrain.brain.simulate"}]})
+    func = deriv / f"sub-{lab}" / "func"
+    func.mkdir(parents=True, exist_ok=True)
+    pre = func / f"{stem}_space-{SPACE}_desc-preproc_bold.nii.gz"
+    try:
+        os.link(bold, pre)  # same bytes; no second copy on disk
+    except OSError:
+        shutil.copyfile(bold, pre)
+    _write_json(pre.with_name(pre.name.replace(".nii.gz", ".json")),
+                {"RepetitionTime": float(tr), "TaskName": stem.split("task-")[1].split("_")[0]})
+    table.to_csv(func / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False,
+                 na_rep="n/a")
+    _write_json(func / f"{stem}_desc-confounds_timeseries.json", meta)
 
 
 def load_ground_truth(root: str | os.PathLike) -> dict:

@@ -47,7 +47,8 @@ def roi_responses(
     -------
     DataArray named ``"responses"``, dims ``(stimulus, voxel)`` (or with ``repeat``),
     voxel index ``"{subject}|{roi}|{n}"``, voxel coords ``roi, subject, x, y, z, i, j, k``
-    (+ ``reliability``, ``noise_ceiling`` when repeats exist); attrs ``space, source, tr``.
+    (+ ``reliability``, ``noise_ceiling`` when repeats exist); attrs ``space, source, tr``
+    (and, from the betas, ``slice_time_ref``, ``signal_scaling``, ``confounds``).
 
     Examples
     --------
@@ -99,6 +100,9 @@ def roi_responses(
     tr = betas.attrs.get("tr", float("nan"))
     out.attrs = {"space": space, "source": source or "betas", "tr": float(tr),
                  "method": betas.attrs.get("method", "")}
+    for key in ("slice_time_ref", "slice_time_ref_source", "signal_scaling", "confounds"):
+        if key in betas.attrs:  # the GLM's timing and nuisance model travel with the data
+            out.attrs[key] = betas.attrs[key]
     out.name = "responses"
     return out.transpose("stimulus", *[d for d in out.dims if d != "stimulus"])
 

@@ -16,9 +16,9 @@ from ._rois import (
 from ._simulate import load_ground_truth, simulate
 
 __all__ = [
-    "BIDSRuns",
     "CONFOUND_STRATEGIES",
     "DEFAULT_CONFOUNDS",
+    "BIDSRuns",
     "concat_responses",
     "default_rois",
     "face_roi_table",

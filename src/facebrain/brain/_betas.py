@@ -176,6 +176,7 @@ def _slice_time_ref(value, data) -> tuple[float, str]:
         raise TimingError(f"slice_time_ref must be a number in [0, 1] (a fraction of the TR); "
                           f"got {value!r} ({source}).")
     if data is not None and data.slice_time_ref is not None and source == "given" \
+            and not data.slice_time_ref_source.startswith("default") \
             and abs(float(value) - data.slice_time_ref) > 1e-9:
         warnings.warn(f"slice_time_ref={value} differs from the sidecars' "
                       f"{data.slice_time_ref:g} ({data.slice_time_ref_source}); using {value}.",
@@ -560,7 +561,7 @@ def single_trial_betas(
         "confounds": conf_desc,
         "n_confounds": [0 if confounds is None else int(c.shape[1]) for c in
                         (confounds or [None] * len(imgs))],
-        "n_scans_used": [int(img.shape[3]) if keep_scans is None else int(len(keep_scans[i]))
+        "n_scans_used": [int(img.shape[3]) if keep_scans is None else len(keep_scans[i])
                          for i, img in enumerate(imgs)],
     }
     if average_repeats:

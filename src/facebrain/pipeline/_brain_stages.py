@@ -73,6 +73,8 @@ def stage_brain(ctx: StageContext) -> dict:
                  drivers=drivers or None, tr=b.tr, snr=b.snr, seed=seed, overwrite=True,
                  **b.options)
         task, derivatives = "faces", None
+        if b.options.get("confounds"):  # the simulator wrote fMRIPrep-style derivatives
+            derivatives = root / "derivatives" / "fmriprep"
         subjects = _subjects(root, b.subjects)
         source = "simulated"
     else:
@@ -86,9 +88,17 @@ def stage_brain(ctx: StageContext) -> dict:
         reference = data.runs[0]
         rois = _rois_for(root, sub, b, derivatives, reference)
         mask = _union_mask(rois, reference)
+        conf = _confounds_for(b, data)
+        # fMRIPrep's cosine basis replaces nilearn's drift (both would make the design singular)
+        drift = None if conf and "high_pass" in conf["strategy"] else "cosine"
         betas, _ = brain.single_trial_betas(
             data, method=b.method, hrf_model=b.hrf_model, high_pass=b.high_pass, mask=mask,
-            average_repeats=False, stimuli=stim)
+            average_repeats=False, stimuli=stim, confounds=conf, drift_model=drift,
+            signal_scaling=b.signal_scaling, slice_time_ref=b.slice_time_ref,
+            out_of_range=b.out_of_range)
+        ctx.log(f"[brain] sub-{sub}: confounds {betas.attrs['confounds']}, "
+                f"{betas.attrs['n_confounds']} columns per run; slice_time_ref "
+                f"{betas.attrs['slice_time_ref']:g} ({betas.attrs['slice_time_ref_source']})")
         parts.append(brain.roi_responses(betas, rois, subject=sub, source=source))
         ctx.log(f"[brain] sub-{sub}: {parts[-1].sizes['voxel']} ROI voxels, "
                 f"{parts[-1].sizes['stimulus']} stimuli")
@@ -98,6 +108,15 @@ def stage_brain(ctx: StageContext) -> dict:
     return {"subjects": subjects, "n_voxels": int(responses.sizes["voxel"]),
             "n_stimuli": int(responses.sizes["stimulus"]),
             "rois": sorted(set(map(str, responses["roi"].values)))}
+
+
+def _confounds_for(b, data):
+    """``brain.confounds`` as single_trial_betas takes it: False without fMRIPrep tables."""
+    if b.confounds is None or not data.confounds:
+        return False
+    import dataclasses
+
+    return dataclasses.asdict(b.confounds)
 
 
 def _subjects(root: Path, subjects) -> list[str]:

@@ -24,6 +24,7 @@ from ._typed import ConfigError, apply_overrides, convert, expand_env, to_plain
 __all__ = [
     "BrainConfig",
     "Config",
+    "ConfoundsConfig",
     "DriverConfig",
     "EncodingConfig",
     "ExtractConfig",
@@ -228,6 +229,48 @@ class DriverConfig:
             raise ConfigError(f"{key}.labels: kind 'labels' needs a list of label columns")
 
 
+_NuisanceModel = Literal["basic", "power2", "derivatives", "full"]
+
+
+@dataclass
+class ConfoundsConfig:
+    """fMRIPrep confounds regressed from BIDS derivatives (``brain.confounds``).
+
+    nilearn's :func:`~nilearn.interfaces.fmriprep.load_confounds` strategy and
+    parameters, with its defaults; ``brain.confounds: null`` regresses none. Used
+    when the runs come with fMRIPrep confound tables (``brain.derivatives``, or a
+    simulation with ``brain.options.confounds: true``).
+    """
+
+    strategy: list[Literal["motion", "high_pass", "wm_csf", "global_signal", "compcor",
+                           "scrub"]] = field(
+        default_factory=lambda: ["motion", "high_pass", "wm_csf"])
+    motion: _NuisanceModel = "full"
+    wm_csf: _NuisanceModel = "basic"
+    global_signal: _NuisanceModel = "basic"
+    compcor: Literal["anat_combined", "anat_separated", "temporal", "temporal_anat_combined",
+                     "temporal_anat_separated"] = "anat_combined"
+    n_compcor: int | Literal["all"] = "all"
+    scrub: int = 5
+    fd_threshold: float = 0.5
+    std_dvars_threshold: float = 1.5
+    demean: bool = True
+
+    def _check(self, key: str) -> None:
+        if "compcor" in self.strategy and "high_pass" not in self.strategy:
+            raise ConfigError(f"{key}.strategy: 'compcor' needs 'high_pass' too (fMRIPrep's "
+                              "CompCor components are computed after its high-pass filter)")
+        if self.n_compcor != "all" and self.n_compcor < 1:
+            raise ConfigError(f"{key}.n_compcor: expected 'all' or a positive int, got "
+                              f"{self.n_compcor}")
+        if self.scrub < 0:
+            raise ConfigError(f"{key}.scrub: expected an int >= 0, got {self.scrub}")
+        for name in ("fd_threshold", "std_dvars_threshold"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{key}.{name}: expected a number > 0, got "
+                                  f"{getattr(self, name)}")
+
+
 @dataclass
 class BrainConfig:
     """Brain responses (``brain``): simulated with planted drivers, or read from BIDS."""
@@ -251,8 +294,18 @@ class BrainConfig:
     hrf_model: str = "glover"
     high_pass: float = 0.01
     options: dict[str, Any] = field(default_factory=dict)
+    confounds: ConfoundsConfig | None = field(default_factory=ConfoundsConfig)
+    signal_scaling: bool | int | list[int] = 0  # nilearn's FirstLevelModel default
+    slice_time_ref: float | None = None  # None: from the sidecars (StartTime, SliceTiming)
+    out_of_range: Literal["error", "drop"] = "error"
 
     def _check(self, key: str) -> None:
+        if self.signal_scaling is True or self.signal_scaling not in (False, 0, 1, [0, 1]):
+            raise ConfigError(f"{key}.signal_scaling: expected false, 0, 1 or [0, 1] "
+                              f"(nilearn's FirstLevelModel), got {self.signal_scaling!r}")
+        if self.slice_time_ref is not None and not 0 <= self.slice_time_ref <= 1:
+            raise ConfigError(f"{key}.slice_time_ref: expected a fraction of the TR in [0, 1] "
+                              f"or null (from the sidecars), got {self.slice_time_ref}")
         if self.source == "bids":
             if self.root is None:
                 raise ConfigError(f"{key}.root: required for source 'bids' (the dataset folder)")

@@ -383,6 +383,7 @@ def single_trial_betas(
     if signal_scaling not in (False, 0, 1, (0, 1)) or signal_scaling is True:
         raise ValueError(f"signal_scaling must be False, 0, 1 or (0, 1); got {signal_scaling!r}.")
     data = runs if isinstance(runs, BIDSRuns) else None
+    own_events = data is not None and events is None
     if data is not None:
         runs = data.runs
         events = data.events if events is None else events
@@ -406,7 +407,8 @@ def single_trial_betas(
         events = [events]
     if len(events) != len(imgs):
         raise ValueError(f"got {len(imgs)} runs but {len(events)} events tables; pass one per run.")
-    ev_names = list(paths.get("events") or [f"events[{i}]" for i in range(len(imgs))])
+    ev_names = list((own_events and paths.get("events")) or
+                    [f"events[{i}]" for i in range(len(imgs))])
     events = [check_onsets(check_events(e, where=ev_names[i], stimulus_map=stimulus_map,
                                         trial_type_is_stimulus=True),
                            imgs[i].shape[3], tr, where=ev_names[i], run=run_names[i],

@@ -71,7 +71,9 @@ def test_wrong_tr_without_header_units_fails_on_the_window(rng):
         single_trial_betas([img], [_events()], tr=0.5)
     with pytest.warns(UserWarning, match="21 of 28 .* dropped"):
         betas, _ = single_trial_betas([img], [_events()], tr=0.5, out_of_range="drop")
-    assert betas.sizes["stimulus"] == 7
+    # 7 start inside the 30 s window; the one at 28 s is also dropped (its response comes
+    # after the last volume)
+    assert betas.sizes["stimulus"] == 6
     assert not (betas.values == 0).all(axis=1).any()
     with pytest.raises(TimingError, match="TR = 0.5 s .*'sec' = 2 s"):
         single_trial_betas([_img(rng, 2.0)], [_events()], tr=0.5)
@@ -118,6 +120,20 @@ def test_onset_past_the_end_of_the_run(tmp_path, rng):
     got = np.stack([betas.sel(stimulus=s).isel(repeat=0).values for s, _ in ref])
     want = np.stack([v for _, v in ref])
     assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+
+
+def test_onset_in_the_last_seconds_is_not_estimable(rng):
+    # inside the window, but the response comes after the last volume: its regressor is
+    # 0 there and its beta used to be exactly 0 (or noise times a huge gain)
+    ev = _events(12)
+    ev.loc[11, "onset"] = 119.0
+    with pytest.raises(TimingError, match=r"events\[0\]: 1 trial\(s\) of run runs\[0\] are "
+                       r"barely sampled: .*last kept volume \(118 s\).*row 11: onset 119 s "
+                       r"\(stimulus s11\), regressor peak 0.0%"):
+        single_trial_betas([_img(rng)], [ev], tr=2.0)
+    with pytest.warns(UserWarning, match="barely sampled"):
+        betas, _ = single_trial_betas([_img(rng)], [ev], tr=2.0, out_of_range="drop")
+    assert "s11" not in betas.stimulus.values and betas.sizes["stimulus"] == 11
 
 
 def test_negative_onset_named(rng):

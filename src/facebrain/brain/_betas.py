@@ -233,6 +233,43 @@ def _resolve_confounds(confounds, data, imgs):
     return conf, None, "given"
 
 
+#: A trial whose regressor peaks below this fraction of its run's median trial peak
+#: (its response falls after the last kept volume) has no estimable beta.
+MIN_SAMPLED = 0.1
+
+
+def _check_sampled(ev, n_scans, tr, slice_time_ref, keep, hrf_model, *, where, run,
+                   out_of_range):
+    """Trials whose response the kept volumes barely sample raise (or are dropped)."""
+    trial = np.flatnonzero(ev["stimulus_id"].notna().to_numpy())
+    if trial.size < 2:
+        return ev
+    ft = (np.arange(n_scans) + slice_time_ref) * tr
+    kernel = "spm" if hrf_model.lower().startswith("spm") else "glover"
+    T = event_regressors(ft, ev["onset"].to_numpy()[trial], ev["duration"].to_numpy()[trial],
+                         hrf_model=kernel)
+    if keep is not None:
+        T = T[keep]
+    peak = np.abs(T).max(axis=0)
+    bad = peak < MIN_SAMPLED * np.median(peak)
+    if not bad.any():
+        return ev
+    rows = ev.index[trial[bad]]
+    last = ft[keep[-1]] if keep is not None else ft[-1]
+    shown = "; ".join(
+        f"row {r}: onset {o:g} s (stimulus {s}), regressor peak {100 * p / np.median(peak):.1f}%"
+        for r, o, s, p in zip(rows[:5], ev["onset"].to_numpy()[trial[bad]],
+                              ev["stimulus_id"].to_numpy()[trial[bad]], peak[bad]))
+    msg = (f"{where}: {int(bad.sum())} trial(s) of run {run} are barely sampled: their "
+           f"response falls after the last kept volume ({last:g} s), so the regressor peaks "
+           f"below {100 * MIN_SAMPLED:g}% of the run's median trial ({shown}).")
+    if out_of_range == "drop":
+        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=3)
+        return ev.drop(index=rows)
+    raise TimingError(msg + " Their betas would be noise amplified (or exactly 0). Check the TR "
+                      "and onsets, or pass out_of_range='drop' to drop them with a warning.")
+
+
 def _merge_sample_masks(from_conf, given, imgs):
     """Volumes to keep per run (sorted int indices) or None for all of them."""
     if given is None and from_conf is None:
@@ -416,6 +453,16 @@ def single_trial_betas(
               for i, e in enumerate(events)]
     confounds, keep_scans, conf_desc = _resolve_confounds(confounds, data, imgs)
     keep_scans = _merge_sample_masks(keep_scans, sample_masks, imgs)
+    if drift_model == "cosine" and '"high_pass"' in conf_desc:
+        warnings.warn(
+            "the confound strategy includes 'high_pass' (fMRIPrep's cosine regressors) and "
+            "drift_model='cosine' adds nilearn's: the design is rank deficient and nilearn "
+            "regularises it. Pass drift_model=None, or drop 'high_pass' from the strategy.",
+            UserWarning, stacklevel=2)
+    events = [_check_sampled(ev, imgs[i].shape[3], tr, slice_time_ref,
+                             None if keep_scans is None else keep_scans[i], hrf_model,
+                             where=ev_names[i], run=run_names[i], out_of_range=out_of_range)
+              for i, ev in enumerate(events)]
     all_ids = pd.unique(pd.concat([e["stimulus_id"].dropna() for e in events]).astype(str))
     if stimuli is not None:
         known = set(map(str, stimuli.ids))

@@ -16,6 +16,10 @@ FUNC = re.compile(
 DERIV_MASK = re.compile(
     r"^sub-(?P<sub>[A-Za-z0-9]+)(_space-[A-Za-z0-9]+)?_label-[A-Za-z0-9]+_mask\.nii(\.gz)?$"
 )
+DERIV_PREPROC = re.compile(  # fMRIPrep's preprocessed runs
+    r"^sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?_task-[A-Za-z0-9]+(_run-[0-9]+)?"
+    r"(_space-[A-Za-z0-9]+)?_desc-preproc_bold\.nii(\.gz)?$"
+)
 ROOT_FILES = {"dataset_description.json", "participants.tsv", "README", "CHANGES", ".bidsignore"}
 
 
@@ -86,6 +90,7 @@ def check_bids(root: str | Path) -> list[str]:
         if meta.get("DatasetType") != "derivative" or "GeneratedBy" not in meta:
             problems.append(f"derivatives/{d.name}: DatasetType/GeneratedBy missing")
         for f in d.rglob("*.nii*"):
-            if not DERIV_MASK.match(f.name) or not f.parent.parent.name.startswith("sub-"):
+            named = DERIV_MASK.match(f.name) or DERIV_PREPROC.match(f.name)
+            if not named or not f.parent.parent.name.startswith("sub-"):
                 problems.append(f"derivative file misnamed {f.relative_to(root)}")
     return problems

@@ -186,3 +186,38 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "b" / "x").write_text("keep")
     with pytest.raises(FileExistsError, match="not empty"):
         simulate(tmp_path / "b", stim)
+
+
+def test_fmriprep_style_derivatives_with_planted_nuisance(tmp_path):
+    root = simulate(tmp_path / "bids", make_stimuli(3), subjects=1, runs=1, repeats=1, seed=4,
+                    confounds=True, non_steady=3)
+    assert check_bids(root) == []
+    func = root / "derivatives" / "fmriprep" / "sub-01" / "func"
+    pre = func / "sub-01_task-faces_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    raw = root / "sub-01" / "func" / "sub-01_task-faces_run-1_bold.nii.gz"
+    assert pre.read_bytes() == raw.read_bytes()
+    table = pd.read_csv(func / "sub-01_task-faces_run-1_desc-confounds_timeseries.tsv", sep="\t",
+                        na_values=["n/a"])
+    assert len(table) == nib.load(raw).shape[3]
+    for col in ("trans_x_derivative1", "csf_derivative1_power2", "framewise_displacement",
+                "std_dvars"):
+        assert np.isnan(table[col][0]) and table[col][1:].notna().all()
+    assert [c for c in table if c.startswith("non_steady")] == [
+        "non_steady_state_outlier00", "non_steady_state_outlier01", "non_steady_state_outlier02"]
+    meta = json.loads((func / "sub-01_task-faces_run-1_desc-confounds_timeseries.json").read_text())
+    assert meta["a_comp_cor_00"]["Mask"] == "combined"
+    gt = load_ground_truth(root)
+    assert gt["confounds"] is True and gt["non_steady"] == 3
+    # the motion enters the data: each voxel's series is explained by the 6 parameters
+    # far better in the simulated run than in a shuffled control
+    y = np.asarray(nib.load(raw).dataobj, dtype=float).reshape(-1, len(table)).T[3:]
+    m = table[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]].to_numpy()[3:]
+    m = np.column_stack([m - m.mean(0), np.ones(len(m))])
+    yc = y - y.mean(0)
+
+    def r2(design):
+        fit = design @ np.linalg.lstsq(design, yc, rcond=None)[0]
+        return 1 - ((yc - fit) ** 2).sum(0) / (yc ** 2).sum(0)
+
+    shuffled = m[np.random.default_rng(0).permutation(len(m))]
+    assert np.median(r2(m)) > np.median(r2(shuffled)) + 0.1

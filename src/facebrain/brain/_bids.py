@@ -248,6 +248,16 @@ def load_bids(
     Returns
     -------
     BIDSRuns
+        With ``slice_time_ref`` from the sidecars: ``StartTime / RepetitionTime`` (what
+        fMRIPrep writes after slice-timing correction; as nilearn's
+        ``first_level_from_bids``), else the middle of ``SliceTiming`` over the TR, else 0.
+
+    Raises
+    ------
+    TimingError
+        ``RepetitionTime`` that is not a plain number of seconds (``"2.0s"``), above 32 s
+        (milliseconds), or that disagrees (> 1 %) with the NIfTI header's pixdim[4] in its
+        xyzt time unit; ``StartTime`` / ``SliceTiming`` outside ``[0, TR)``.
 
     Examples
     --------

@@ -348,6 +348,8 @@ def simulate(
             "snr": float(snr), "snr_definition": "std_t(stimulus-specific signal) / std(AR(1) noise)",
             "space": SPACE, "affine": affine.tolist(), "shape": list(shape),
             "evoked": float(evoked), "ar_coef": float(ar_coef), "stimulus_ids": ids,
+            "confounds": bool(confounds), "motion_scale": float(motion_scale) if confounds else 0.0,
+            "non_steady": int(non_steady) if confounds else 0,
             "subjects": {},
         }
         pixel_cache: dict = {}

@@ -19,7 +19,6 @@ is not linear, so each trial's design is then built by nilearn itself.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -31,11 +30,17 @@ import xarray as xr
 from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from nilearn.image import resample_to_img
 
-from .._errors import DataFormatError, StimulusMismatchError, TimingError
+from .._errors import DataFormatError, StimulusMismatchError
 from ._bids import BIDSRuns, check_events
-from ._confounds import DEFAULT_CONFOUNDS, check_confounds_spec, fmriprep_confounds
+from ._confounds import merge_sample_masks, resolve_confounds
 from ._regressors import event_regressors
-from ._timing import check_onsets, check_tr_header, parse_seconds
+from ._timing import (
+    check_onsets,
+    check_sampled,
+    check_tr_header,
+    parse_seconds,
+    resolve_slice_time_ref,
+)
 
 __all__ = ["single_trial_betas"]
 
@@ -161,148 +166,6 @@ def _scaling_str(signal_scaling) -> str:
     if isinstance(signal_scaling, (tuple, list)):
         return ",".join(str(int(v)) for v in signal_scaling)
     return str(int(signal_scaling))
-
-
-def _slice_time_ref(value, data) -> tuple[float, str]:
-    if value is None:
-        if data is not None and data.slice_time_ref is not None:
-            value, source = data.slice_time_ref, data.slice_time_ref_source
-        else:
-            return 0.0, "default 0.0"
-    else:
-        source = "given"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise TimingError(f"slice_time_ref must be a number in [0, 1] (a fraction of the TR); "
-                          f"got {value!r} ({source}).")
-    if data is not None and data.slice_time_ref is not None and source == "given" \
-            and not data.slice_time_ref_source.startswith("default") \
-            and abs(float(value) - data.slice_time_ref) > 1e-9:
-        warnings.warn(f"slice_time_ref={value} differs from the sidecars' "
-                      f"{data.slice_time_ref:g} ({data.slice_time_ref_source}); using {value}.",
-                      UserWarning, stacklevel=3)
-    return float(value), source
-
-
-def _resolve_confounds(confounds, data, imgs):
-    """-> (list of DataFrame or None, list of sample masks or None, description)."""
-    if confounds is False:
-        return None, None, "none"
-    if confounds is None or isinstance(confounds, Mapping):
-        has = data is not None and (data.confounds or data.paths.get("confounds"))
-        if confounds is None and not has:
-            return None, None, "none"
-        spec = check_confounds_spec(DEFAULT_CONFOUNDS if confounds is None else confounds)
-        if not has:
-            raise DataFormatError(
-                "confounds: a strategy mapping selects columns of fMRIPrep confound tables, "
-                "and these runs have none. Pass load_bids(..., derivatives=<fMRIPrep folder>) "
-                "output, or select the columns with facebrain.brain.fmriprep_confounds and pass "
-                "the tables (and its sample masks as sample_masks=)."
-            )
-        sources = data.paths.get("confounds") or data.confounds
-        out, masks = [], []
-        for i, src in enumerate(sources):
-            c, m = fmriprep_confounds(src, spec, where=str(src) if isinstance(src, str)
-                                      else f"confounds[{i}]")
-            out.append(c)
-            masks.append(m)
-        desc = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()})
-        return out, (masks if any(m is not None for m in masks) else None), desc
-    if isinstance(confounds, (pd.DataFrame, np.ndarray)):
-        confounds = [confounds]
-    if len(confounds) != len(imgs):
-        raise ValueError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
-    conf = []
-    for i, (c, img) in enumerate(zip(confounds, imgs)):
-        c = pd.DataFrame(c) if not isinstance(c, pd.DataFrame) else c.copy()
-        c.columns = [str(x) for x in c.columns]
-        if len(c) != img.shape[3]:
-            raise DataFormatError(
-                f"confounds[{i}] has {len(c)} rows but runs[{i}] has {img.shape[3]} volumes."
-            )
-        bad = [col for col in c.columns if c[col].isna().any()]
-        if bad:
-            raise DataFormatError(
-                f"confounds[{i}] has NaN in column(s) {bad[:5]}; select columns without NaN, "
-                "fill them, or pass a strategy mapping (confounds={'strategy': [...]}) to "
-                "let nilearn's load_confounds select fMRIPrep columns (it fills the NaN first "
-                "row of derivatives)."
-            )
-        conf.append(c.reset_index(drop=True))
-    return conf, None, "given"
-
-
-#: A trial whose regressor peaks below this fraction of its run's median trial peak
-#: (its response falls after the last kept volume) has no estimable beta.
-MIN_SAMPLED = 0.1
-
-
-def _check_sampled(ev, n_scans, tr, slice_time_ref, keep, hrf_model, *, where, run,
-                   out_of_range):
-    """Trials whose response the kept volumes barely sample raise (or are dropped)."""
-    trial = np.flatnonzero(ev["stimulus_id"].notna().to_numpy())
-    if trial.size < 2:
-        return ev
-    ft = (np.arange(n_scans) + slice_time_ref) * tr
-    kernel = "spm" if hrf_model.lower().startswith("spm") else "glover"
-    T = event_regressors(ft, ev["onset"].to_numpy()[trial], ev["duration"].to_numpy()[trial],
-                         hrf_model=kernel)
-    if keep is not None:
-        T = T[keep]
-    peak = np.abs(T).max(axis=0)
-    bad = peak < MIN_SAMPLED * np.median(peak)
-    if not bad.any():
-        return ev
-    rows = ev.index[trial[bad]]
-    last = ft[keep[-1]] if keep is not None else ft[-1]
-    shown = "; ".join(
-        f"row {r}: onset {o:g} s (stimulus {s}), regressor peak {100 * p / np.median(peak):.1f}%"
-        for r, o, s, p in zip(rows[:5], ev["onset"].to_numpy()[trial[bad]],
-                              ev["stimulus_id"].to_numpy()[trial[bad]], peak[bad]))
-    msg = (f"{where}: {int(bad.sum())} trial(s) of run {run} are barely sampled: their "
-           f"response falls after the last kept volume ({last:g} s), so the regressor peaks "
-           f"below {100 * MIN_SAMPLED:g}% of the run's median trial ({shown}).")
-    if out_of_range == "drop":
-        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=3)
-        return ev.drop(index=rows)
-    raise TimingError(msg + " Their betas would be noise amplified (or exactly 0). Check the TR "
-                      "and onsets, or pass out_of_range='drop' to drop them with a warning.")
-
-
-def _merge_sample_masks(from_conf, given, imgs):
-    """Volumes to keep per run (sorted int indices) or None for all of them."""
-    if given is None and from_conf is None:
-        return None
-    if given is not None:
-        if isinstance(given, np.ndarray) and given.ndim == 1 and len(imgs) == 1:
-            given = [given]
-        if len(given) != len(imgs):
-            raise ValueError(f"got {len(imgs)} runs but {len(given)} sample_masks; pass one per "
-                             "run (None keeps every volume of that run).")
-    out = []
-    for i, img in enumerate(imgs):
-        n = img.shape[3]
-        keep = np.arange(n)
-        for src, m in (("confound strategy", None if from_conf is None else from_conf[i]),
-                       ("sample_masks", None if given is None else given[i])):
-            if m is None:
-                continue
-            m = np.asarray(m)
-            if m.dtype == bool:
-                if m.shape != (n,):
-                    raise DataFormatError(f"sample_masks[{i}]: a boolean mask needs {n} values "
-                                          f"(the run's volumes); got shape {m.shape}.")
-                m = np.flatnonzero(m)
-            if m.size and (not np.issubdtype(m.dtype, np.integer) or m.min() < 0 or m.max() >= n):
-                raise DataFormatError(f"{src} of run {i}: volume indices must be ints in "
-                                      f"[0, {n}); got {m[:5]} ...")
-            keep = np.intersect1d(keep, m)
-        if keep.size < 3:
-            raise DataFormatError(f"run {i}: only {keep.size} of {n} volumes are kept after "
-                                  "scrubbing / sample_masks; nothing to fit.")
-        out.append(keep)
-    return out
 
 
 def single_trial_betas(
@@ -437,7 +300,7 @@ def single_trial_betas(
     tr = parse_seconds(tr, "tr", "tr")
     for name, img in zip(run_names, imgs):
         check_tr_header(tr, img, f"run {name}")
-    slice_time_ref, stref_source = _slice_time_ref(slice_time_ref, data)
+    slice_time_ref, stref_source = resolve_slice_time_ref(slice_time_ref, data)
     if events is None:
         raise ValueError("events is missing: pass one events table per run.")
     if isinstance(events, (pd.DataFrame, str, os.PathLike)):
@@ -451,15 +314,15 @@ def single_trial_betas(
                            imgs[i].shape[3], tr, where=ev_names[i], run=run_names[i],
                            out_of_range=out_of_range)
               for i, e in enumerate(events)]
-    confounds, keep_scans, conf_desc = _resolve_confounds(confounds, data, imgs)
-    keep_scans = _merge_sample_masks(keep_scans, sample_masks, imgs)
+    confounds, keep_scans, conf_desc = resolve_confounds(confounds, data, imgs)
+    keep_scans = merge_sample_masks(keep_scans, sample_masks, imgs)
     if drift_model == "cosine" and '"high_pass"' in conf_desc:
         warnings.warn(
             "the confound strategy includes 'high_pass' (fMRIPrep's cosine regressors) and "
             "drift_model='cosine' adds nilearn's: the design is rank deficient and nilearn "
             "regularises it. Pass drift_model=None, or drop 'high_pass' from the strategy.",
             UserWarning, stacklevel=2)
-    events = [_check_sampled(ev, imgs[i].shape[3], tr, slice_time_ref,
+    events = [check_sampled(ev, imgs[i].shape[3], tr, slice_time_ref,
                              None if keep_scans is None else keep_scans[i], hrf_model,
                              where=ev_names[i], run=run_names[i], out_of_range=out_of_range)
               for i, ev in enumerate(events)]

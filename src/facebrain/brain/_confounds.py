@@ -33,7 +33,7 @@ import pandas as pd
 from .._errors import DataFormatError
 
 __all__ = ["CONFOUND_STRATEGIES", "DEFAULT_CONFOUNDS", "check_confounds_spec",
-           "fmriprep_confounds"]
+           "fmriprep_confounds", "merge_sample_masks", "resolve_confounds"]
 
 #: Noise components that can be selected (nilearn's names).
 CONFOUND_STRATEGIES = ("compcor", "global_signal", "high_pass", "motion", "scrub", "wm_csf")
@@ -197,3 +197,88 @@ def fmriprep_confounds(
     if sample_mask is not None:
         sample_mask = np.asarray(sample_mask, dtype=int)
     return conf.reset_index(drop=True), sample_mask
+
+
+def resolve_confounds(confounds, data, imgs):
+    """single_trial_betas's ``confounds`` argument -> (tables or None, sample masks or None,
+    description for the attrs)."""
+    if confounds is False:
+        return None, None, "none"
+    if confounds is None or isinstance(confounds, Mapping):
+        has = data is not None and (data.confounds or data.paths.get("confounds"))
+        if confounds is None and not has:
+            return None, None, "none"
+        spec = check_confounds_spec(DEFAULT_CONFOUNDS if confounds is None else confounds)
+        if not has:
+            raise DataFormatError(
+                "confounds: a strategy mapping selects columns of fMRIPrep confound tables, "
+                "and these runs have none. Pass load_bids(..., derivatives=<fMRIPrep folder>) "
+                "output, or select the columns with facebrain.brain.fmriprep_confounds and pass "
+                "the tables (and its sample masks as sample_masks=)."
+            )
+        sources = data.paths.get("confounds") or data.confounds
+        out, masks = [], []
+        for i, src in enumerate(sources):
+            c, m = fmriprep_confounds(src, spec, where=str(src) if isinstance(src, str)
+                                      else f"confounds[{i}]")
+            out.append(c)
+            masks.append(m)
+        desc = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()})
+        return out, (masks if any(m is not None for m in masks) else None), desc
+    if isinstance(confounds, (pd.DataFrame, np.ndarray)):
+        confounds = [confounds]
+    if len(confounds) != len(imgs):
+        raise ValueError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
+    conf = []
+    for i, (c, img) in enumerate(zip(confounds, imgs)):
+        c = pd.DataFrame(c) if not isinstance(c, pd.DataFrame) else c.copy()
+        c.columns = [str(x) for x in c.columns]
+        if len(c) != img.shape[3]:
+            raise DataFormatError(
+                f"confounds[{i}] has {len(c)} rows but runs[{i}] has {img.shape[3]} volumes."
+            )
+        bad = [col for col in c.columns if c[col].isna().any()]
+        if bad:
+            raise DataFormatError(
+                f"confounds[{i}] has NaN in column(s) {bad[:5]}; select columns without NaN, "
+                "fill them, or pass a strategy mapping (confounds={'strategy': [...]}) to "
+                "let nilearn's load_confounds select fMRIPrep columns (it fills the NaN first "
+                "row of derivatives)."
+            )
+        conf.append(c.reset_index(drop=True))
+    return conf, None, "given"
+
+
+def merge_sample_masks(from_conf, given, imgs):
+    """Volumes to keep per run (sorted int indices) or None for all of them."""
+    if given is None and from_conf is None:
+        return None
+    if given is not None:
+        if isinstance(given, np.ndarray) and given.ndim == 1 and len(imgs) == 1:
+            given = [given]
+        if len(given) != len(imgs):
+            raise ValueError(f"got {len(imgs)} runs but {len(given)} sample_masks; pass one per "
+                             "run (None keeps every volume of that run).")
+    out = []
+    for i, img in enumerate(imgs):
+        n = img.shape[3]
+        keep = np.arange(n)
+        for src, m in (("confound strategy", None if from_conf is None else from_conf[i]),
+                       ("sample_masks", None if given is None else given[i])):
+            if m is None:
+                continue
+            m = np.asarray(m)
+            if m.dtype == bool:
+                if m.shape != (n,):
+                    raise DataFormatError(f"sample_masks[{i}]: a boolean mask needs {n} values "
+                                          f"(the run's volumes); got shape {m.shape}.")
+                m = np.flatnonzero(m)
+            if m.size and (not np.issubdtype(m.dtype, np.integer) or m.min() < 0 or m.max() >= n):
+                raise DataFormatError(f"{src} of run {i}: volume indices must be ints in "
+                                      f"[0, {n}); got {m[:5]} ...")
+            keep = np.intersect1d(keep, m)
+        if keep.size < 3:
+            raise DataFormatError(f"run {i}: only {keep.size} of {n} volumes are kept after "
+                                  "scrubbing / sample_masks; nothing to fit.")
+        out.append(keep)
+    return out

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .._errors import TimingError
+from ._regressors import event_regressors
 
-__all__ = ["MAX_TR", "check_onsets", "check_tr_header", "header_tr", "parse_seconds",
-           "slice_time_ref_from"]
+__all__ = ["MAX_TR", "MIN_SAMPLED", "check_onsets", "check_sampled", "check_tr_header", "header_tr",
+           "parse_seconds", "resolve_slice_time_ref", "slice_time_ref_from"]
 
 #: Largest plausible TR in seconds: the canonical HRFs last 32 s, and a TR written in
 #: milliseconds (2000) lands far above it.
@@ -166,10 +167,13 @@ def check_onsets(events: pd.DataFrame, n_scans: int, tr: float, where: str, run:
         return events
     rows = events.index[bad]
     sid = events["stimulus_id"] if "stimulus_id" in events else events["trial_type"]
-    shown = "; ".join(
-        f"row {r}: onset {on[i]:g} s ({'stimulus ' + str(sid.iloc[i]) if sid.iloc[i] is not None else 'trial_type ' + str(events['trial_type'].iloc[i])})"
-        for i, r in zip(np.flatnonzero(bad)[:5], rows[:5])
-    )
+    def _what(i):
+        if sid.iloc[i] is not None:
+            return f"stimulus {sid.iloc[i]}"
+        return f"trial_type {events['trial_type'].iloc[i]}"
+
+    shown = "; ".join(f"row {r}: onset {on[i]:g} s ({_what(i)})"
+                      for i, r in zip(np.flatnonzero(bad)[:5], rows[:5]))
     more = f" (and {int(bad.sum()) - 5} more)" if bad.sum() > 5 else ""
     msg = (f"{where}: {int(bad.sum())} of {len(events)} event(s) start outside run {run}'s "
            f"acquisition window [0, {end:g}) s ({n_scans} scans x TR {tr:g} s): {shown}{more}.")
@@ -182,3 +186,62 @@ def check_onsets(events: pd.DataFrame, n_scans: int, tr: float, where: str, run:
         "events file belongs to this run. Pass out_of_range='drop' to drop such events with "
         "a warning."
     )
+
+
+def resolve_slice_time_ref(value, data) -> tuple[float, str]:
+    """single_trial_betas' ``slice_time_ref`` (or a BIDSRuns' one) -> (value, source)."""
+    if value is None:
+        if data is not None and data.slice_time_ref is not None:
+            value, source = data.slice_time_ref, data.slice_time_ref_source
+        else:
+            return 0.0, "default 0.0"
+    else:
+        source = "given"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise TimingError(f"slice_time_ref must be a number in [0, 1] (a fraction of the TR); "
+                          f"got {value!r} ({source}).")
+    if data is not None and data.slice_time_ref is not None and source == "given" \
+            and not data.slice_time_ref_source.startswith("default") \
+            and abs(float(value) - data.slice_time_ref) > 1e-9:
+        warnings.warn(f"slice_time_ref={value} differs from the sidecars' "
+                      f"{data.slice_time_ref:g} ({data.slice_time_ref_source}); using {value}.",
+                      UserWarning, stacklevel=3)
+    return float(value), source
+
+
+#: A trial whose regressor peaks below this fraction of its run's median trial peak
+#: (its response falls after the last kept volume) has no estimable beta.
+MIN_SAMPLED = 0.1
+
+
+def check_sampled(ev, n_scans, tr, slice_time_ref, keep, hrf_model, *, where, run,
+                   out_of_range):
+    """Trials whose response the kept volumes barely sample raise (or are dropped)."""
+    trial = np.flatnonzero(ev["stimulus_id"].notna().to_numpy())
+    if trial.size < 2:
+        return ev
+    ft = (np.arange(n_scans) + slice_time_ref) * tr
+    kernel = "spm" if hrf_model.lower().startswith("spm") else "glover"
+    T = event_regressors(ft, ev["onset"].to_numpy()[trial], ev["duration"].to_numpy()[trial],
+                         hrf_model=kernel)
+    if keep is not None:
+        T = T[keep]
+    peak = np.abs(T).max(axis=0)
+    bad = peak < MIN_SAMPLED * np.median(peak)
+    if not bad.any():
+        return ev
+    rows = ev.index[trial[bad]]
+    last = ft[keep[-1]] if keep is not None else ft[-1]
+    shown = "; ".join(
+        f"row {r}: onset {o:g} s (stimulus {s}), regressor peak {100 * p / np.median(peak):.1f}%"
+        for r, o, s, p in zip(rows[:5], ev["onset"].to_numpy()[trial[bad]],
+                              ev["stimulus_id"].to_numpy()[trial[bad]], peak[bad]))
+    msg = (f"{where}: {int(bad.sum())} trial(s) of run {run} are barely sampled: their "
+           f"response falls after the last kept volume ({last:g} s), so the regressor peaks "
+           f"below {100 * MIN_SAMPLED:g}% of the run's median trial ({shown}).")
+    if out_of_range == "drop":
+        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=3)
+        return ev.drop(index=rows)
+    raise TimingError(msg + " Their betas would be noise amplified (or exactly 0). Check the TR "
+                      "and onsets, or pass out_of_range='drop' to drop them with a warning.")

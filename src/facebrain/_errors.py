@@ -7,7 +7,13 @@ They subclass the builtin exception a user would expect (``ValueError``,
 
 from __future__ import annotations
 
-__all__ = ["DataFormatError", "FacebrainError", "StimulusMismatchError", "WeightsError"]
+__all__ = [
+    "DataFormatError",
+    "FacebrainError",
+    "MissingDependencyError",
+    "StimulusMismatchError",
+    "WeightsError",
+]
 
 
 class FacebrainError(Exception):
@@ -16,6 +22,10 @@ class FacebrainError(Exception):
 
 class DataFormatError(FacebrainError, ValueError):
     """A file or table does not have the expected format."""
+
+
+class MissingDependencyError(FacebrainError, ImportError):
+    """An optional package (or a file it ships) is needed but not installed."""
 
 
 class StimulusMismatchError(FacebrainError, ValueError):

@@ -2,6 +2,7 @@
 
 from ._base import FaceNet
 from ._densenet import DenseNetGray, densenet_gray48
+from ._dlib_resnet import DlibResNet, dlib_resnet
 from ._facenet import InceptionResnetV1, facenet_vggface2
 from ._preprocess import Preprocess
 from ._registry import create, list_models, register_model
@@ -19,6 +20,7 @@ from ._weights import load_weights, read_state_dict, safe_pickle_load
 
 __all__ = [
     "DenseNetGray",
+    "DlibResNet",
     "FaceNet",
     "InceptionResnetV1",
     "Preprocess",
@@ -29,6 +31,7 @@ __all__ = [
     "create",
     "dag_to_torchvision",
     "densenet_gray48",
+    "dlib_resnet",
     "facenet_vggface2",
     "list_models",
     "load_weights",

@@ -20,12 +20,12 @@ from ._vggface2 import (
 from ._weights import load_weights, read_state_dict, safe_pickle_load
 
 __all__ = [
-    "DenseNetGray",
-    "DlibResNet",
     "FER2013_LABELS",
     "FER_TO_CANONICAL",
-    "FerMiniXception",
+    "DenseNetGray",
+    "DlibResNet",
     "FaceNet",
+    "FerMiniXception",
     "InceptionResnetV1",
     "Preprocess",
     "ResNetFaceNet",

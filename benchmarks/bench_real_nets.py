@@ -25,13 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
-from realnet_fakes import chips_150  # noqa: E402
+from realnet_fakes import chips_150
 
-from facebrain.models import create  # noqa: E402
+from facebrain.models import create
 
 
 def best_of(fn, repeats):
@@ -88,7 +88,7 @@ def bench_fer(chips, repeats: int) -> bool:
 
     t_load_fb, net = timed(lambda: create("fer_minixception").eval())
     t_load_ref, km = timed(lambda: keras.models.load_model(net.weights_path, compile=False))
-    gap = [lyr for lyr in km.layers if type(lyr).__name__ == "GlobalAveragePooling2D"][0]
+    gap = next(lyr for lyr in km.layers if type(lyr).__name__ == "GlobalAveragePooling2D")
     sub = keras.Model(km.inputs, gap.output)
     x = torch.stack([net.preprocess(c) for c in chips])
     x_nhwc = np.ascontiguousarray(x.numpy().transpose(0, 2, 3, 1))

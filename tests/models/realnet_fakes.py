@@ -14,7 +14,7 @@ import numpy as np
 
 def dlib_int(v: int) -> bytes:
     mag = abs(int(v))
-    body = mag.to_bytes(max(1, (mag.bit_length() + 7) // 8), "little") if mag else b""
+    body = mag.to_bytes(max(1, (mag.bit_length() + 7) // 8), "little")  # 0 is 0x01 0x00
     return bytes([len(body) | (0x80 if v < 0 else 0)]) + body
 
 
@@ -54,3 +54,23 @@ def chips_150(n_synthetic: int = 4) -> list[np.ndarray]:
     faces = synthetic_faces(n_synthetic, ["happy", "sad"], "S", image_size=150, seed=3)
     chips += [faces.load(i) for i in range(min(len(faces), n_synthetic))]
     return chips
+
+
+def dlib_tensor(a: np.ndarray) -> bytes:
+    """A dlib ``resizable_tensor`` (version 2): 4 sizes then raw little-endian float32."""
+    a = np.asarray(a, np.float32)
+    shape = (a.shape + (1, 1, 1, 1))[:4] if a.ndim < 4 else a.shape
+    return dlib_int(2) + b"".join(dlib_int(s) for s in shape) + a.astype("<f4").tobytes()
+
+
+def dlib_bn_con(gamma, beta, running_mean, running_var, eps: float) -> bytes:
+    """A ``bn_con2`` layer's details as ``bn_<CONV_MODE>::serialize`` writes them."""
+    c = len(gamma)
+    alias = dlib_int(1) + dlib_int(1) + dlib_int(c) + dlib_int(1) + dlib_int(1)
+    empty = dlib_int(2) + b"".join(dlib_int(0) for _ in range(4))
+    return (dlib_str("bn_con2") + dlib_tensor(np.concatenate([gamma, beta]).reshape(-1, 1))
+            + alias + alias + empty + empty
+            + dlib_tensor(np.asarray(running_mean).reshape(1, c))
+            + dlib_tensor(np.asarray(running_var).reshape(1, c))
+            + dlib_int(1000) + dlib_int(1000)
+            + dlib_real(1.0) + dlib_real(0.0) + dlib_real(1.0) + dlib_real(1.0) + dlib_real(eps))

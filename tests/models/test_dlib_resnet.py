@@ -159,3 +159,43 @@ def test_truncated_real_dat_loads_nothing(tmp_path, pretrained):
     with pytest.raises(WeightsError, match="more bytes but only"):
         load_weights(twin, f)
     assert all(torch.equal(before[k], v) for k, v in twin.state_dict().items())
+
+
+@needs_weights
+def test_batchnorm_file_converted_like_dlib(tmp_path, pretrained):
+    """Affine layers stored as bn_con2 (as a training net saves them), converted as
+    dlib's ``affine_(const bn_&)`` converts them."""
+    dlib = pytest.importorskip("dlib")
+    from realnet_fakes import dlib_bn_con
+
+    from facebrain.models._dlib_format import read_dlib_net
+
+    data = Path(pretrained.weights_path).read_bytes()
+    layers, _ = read_dlib_net(pretrained.weights_path, _wrappers())
+    rng = np.random.default_rng(7)
+    pieces, last, n_bn = [], 0, 0
+    for i, layer in enumerate(layers):
+        if layer.kind != "affine" or i % 3:
+            continue
+        g, b = layer.params["weight"], layer.params["bias"]
+        var = rng.uniform(0.5, 2.0, g.size).astype(np.float32)
+        mean = rng.normal(0, 0.1, g.size).astype(np.float32)
+        eps = 1e-5
+        scale = rng.uniform(0.8, 1.25, g.size).astype(np.float32)  # another network
+        bn = dlib_bn_con(g * scale * np.sqrt(var + eps), b + g * mean, mean, var, eps)
+        pieces += [data[last:layer.span[0]], bn]
+        last, n_bn = layer.span[1], n_bn + 1
+    f = tmp_path / "bn.dat"
+    f.write_bytes(b"".join(pieces) + data[last:])
+    assert n_bn >= 8
+    ours = create("dlib_resnet", weights=f).eval()
+    assert sum(1 for la in read_dlib_net(f, _wrappers())[0] if la.config.get("from")) == n_bn
+    chips = chips_150(n_synthetic=2)
+    theirs = np.array([np.array(d) for d in
+                       dlib.face_recognition_model_v1(str(f)).compute_face_descriptor(chips)])
+    with torch.no_grad():
+        mine = ours(torch.stack([ours.preprocess(c) for c in chips])).numpy()
+    assert np.abs(mine - theirs).max() <= TOL
+    with torch.no_grad():
+        orig = pretrained(torch.stack([pretrained.preprocess(c) for c in chips])).numpy()
+    assert np.abs(orig - theirs).max() > 10 * TOL  # the rewritten file is another network

@@ -14,7 +14,8 @@ bytes; a float or double is ``float_details``: mantissa (int64) then exponent
 (int16), value ``mantissa * 2**exponent`` (exponents 32000/32001/32002 mean
 +inf/-inf/NaN). A tensor (``dlib/dnn/tensor.h``) is a version, four sizes
 ``(num_samples, k, nr, nc)`` and the values: version 2 as raw little-endian
-float32, version 1 as one ``float_details`` each. An ``alias_tensor`` is a
+float32 (version 1, one ``float_details`` each, is refused as current dlib
+refuses it). An ``alias_tensor`` is a
 version and the four sizes (no data).
 
 Only the layer kinds a dlib *metric network* needs are read (``con_``,
@@ -109,19 +110,15 @@ class DlibReader:
 
     def tensor(self, what: str = "a tensor") -> np.ndarray:
         version = self.int(f"the version of {what}")
-        if version not in (1, 2):
-            raise self.fail(what, f"tensor version {version} (expected 1 or 2)")
+        if version != 2:  # as current dlib, which no longer reads version 1 (pre-2016)
+            raise self.fail(what, f"tensor version {version} (expected 2; re-save a version-1 "
+                                  "file with a current dlib)")
         shape = tuple(self.int(f"the shape of {what}") for _ in range(4))
         if any(s < 0 for s in shape):
             raise self.fail(what, f"negative tensor shape {shape}")
         n = int(np.prod(shape, dtype=np.int64))
-        if version == 2:
-            raw = self._take(4 * n, f"the {n} values of {what} {shape}")
-            return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-        vals = np.empty(n, np.float32)
-        for i in range(n):
-            vals[i] = self.real(f"value {i} of {what}")
-        return vals.reshape(shape)
+        raw = self._take(4 * n, f"the {n} values of {what} {shape}")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
 
     def alias(self, what: str = "an alias_tensor") -> tuple[int, int, int, int]:
         version = self.int(f"the version of {what}")
@@ -137,13 +134,14 @@ class DlibLayer:
     kind: str  # "con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "fc"
     params: dict[str, np.ndarray] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    span: tuple[int, int] = (0, 0)  # byte range of the layer's details in the file
 
 
 # The wrappers of a network, outermost first: ("layer", kind, spec) or ("tag", n) / ("skip", n).
 Wrapper = tuple
 
 
-def _details(r: DlibReader, kind: str, spec: dict, index: int) -> DlibLayer:
+def _details(r: DlibReader, kind: str, index: int) -> DlibLayer:
     where = f"layer {index} ({kind})"
     version = r.string(f"the version string of {where}")
     if kind == "con":
@@ -314,7 +312,9 @@ def read_dlib_net(path: str | os.PathLike, wrappers: list[Wrapper], *,
     layer_positions = [i for i, w in enumerate(wrappers) if w[0] == "layer"]
     for n_done, i in enumerate(reversed(layer_positions)):
         kind = wrappers[i][1]
-        layers.append(_details(r, kind, {}, n_done))
+        start = r.pos
+        layers.append(_details(r, kind, n_done))
+        layers[-1].span = (start, r.pos)
         where = f"the state of layer {n_done} ({kind})"
         for _ in range(3):
             r.bool(where)

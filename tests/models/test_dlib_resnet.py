@@ -199,3 +199,18 @@ def test_batchnorm_file_converted_like_dlib(tmp_path, pretrained):
     with torch.no_grad():
         orig = pretrained(torch.stack([pretrained.preprocess(c) for c in chips])).numpy()
     assert np.abs(orig - theirs).max() > 10 * TOL  # the rewritten file is another network
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name, shape", [("dlib_resnet", (3, 3, 150, 150)),
+                                         ("fer_minixception", (3, 1, 64, 64))])
+def test_cuda_matches_cpu(name, shape):
+    torch.manual_seed(0)
+    net = create(name, pretrained=False).eval()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        cpu = net.forward_layers(x)
+        gpu = net.to("cuda").forward_layers(x.to("cuda"))
+    for k, v in cpu.items():
+        torch.testing.assert_close(gpu[k].cpu(), v, rtol=1e-4, atol=1e-4)

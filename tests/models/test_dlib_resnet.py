@@ -205,7 +205,9 @@ def test_batchnorm_file_converted_like_dlib(tmp_path, pretrained):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name, shape", [("dlib_resnet", (3, 3, 150, 150)),
                                          ("fer_minixception", (3, 1, 64, 64))])
-def test_cuda_matches_cpu(name, shape):
+def test_cuda_matches_cpu(name, shape, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # full float32 on both
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     torch.manual_seed(0)
     net = create(name, pretrained=False).eval()
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))

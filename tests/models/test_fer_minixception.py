@@ -43,6 +43,8 @@ def _inputs(model) -> torch.Tensor:
 
 
 @needs_fer
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_logits_equal_keras(pretrained, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
@@ -81,6 +83,14 @@ def test_stages_and_labels(pretrained):
     assert (p.input_size, p.grayscale, p.mean, p.std) == (64, True, (0.5,), (0.5,))
     img = np.full((64, 64, 3), 255, np.uint8)
     assert float(p(img).max()) == 1.0 and float(p(np.zeros_like(img)).min()) == -1.0
+
+
+def test_classes_follow_the_fer2013_code_table():
+    from facebrain.stimuli._loader_utils import expression_map
+
+    table = expression_map("fer2013")  # data/expression_codes.csv, FER2013's codes 0..6
+    net = create("fer_minixception", pretrained=False)
+    assert net.classes == tuple(table[str(i)] for i in range(7))
 
 
 def test_untrained_twin_and_new_head():

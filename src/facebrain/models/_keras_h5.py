@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import WeightsError
+from .._errors import MissingDependencyError, WeightsError
+from ._packaged import FACES_EXTRA_HINT
 
 __all__ = ["read_minixception_h5"]
 
@@ -119,7 +120,13 @@ def read_minixception_h5(path: str | os.PathLike) -> tuple[dict, dict]:
         {sep1, bn1, sep2, bn2, shortcut, shortcut_bn}, ``classifier`` -> {kernel, bias};
         a BatchNorm entry is (gamma, beta, mean, variance, epsilon).
     """
-    import h5py
+    try:
+        import h5py
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{path}: reading a Keras HDF5 file needs h5py. {FACES_EXTRA_HINT}, or "
+            "`pip install h5py`."
+        ) from exc
 
     path = Path(path)
     if not path.is_file():

@@ -129,7 +129,7 @@ def test_wrong_architecture_fake_dat(tmp_path):
         create("dlib_resnet", weights=f)
     g = tmp_path / "shape_predictor.dat"  # not a metric network at all
     g.write_bytes(dlib_int(1) + dlib_str("loss_mmod_") + b"\0" * 40)
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="'loss_mmod_', expected loss_metric_2"):
         create("dlib_resnet", weights=g)
 
 

@@ -188,9 +188,9 @@ class DlibResNet(FaceNet):
     def read_weight_file(self, path: str | os.PathLike):
         """Read a dlib ``.dat`` into this network's state dict; None for other formats."""
         with open(path, "rb") as f:
-            head = f.read(32)
-        if b"loss_metric" not in head[:24]:
-            return None
+            head = f.read(16)
+        if not (head[:3] == b"\x01\x01\x01" and head[4:9] == b"loss_"):
+            return None  # not a dlib DNN (add_loss_layer version 1, then a loss name)
         layers, info = read_dlib_net(path, _wrappers())
         state = self._state_from_dlib(layers, str(path))
         self.dlib_info = info

@@ -13,7 +13,9 @@ convolutions are a depthwise 3x3 then a pointwise 1x1; BatchNorm in inference
 mode with the epsilon stored in the file (1e-3).
 
 Input: 64 x 64 grayscale scaled to [-1, 1] (``fer`` does ``x / 255``, then
-``(x - 0.5) * 2``, on a cv2 BGR->gray, cv2-resized face crop).
+``(x - 0.5) * 2``, on a cv2 BGR->gray, cv2-resized face crop; facebrain's
+``Preprocess`` resizes with PIL's bilinear filter, then takes PIL's ITU-R 601
+luma, so pixels can differ from fer's by a grey level or so).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DataFormatError",
     "FacebrainError",
+    "MissingDependencyError",
     "StimulusMismatchError",
     "TimingError",
     "WeightsError",
@@ -22,6 +23,10 @@ class FacebrainError(Exception):
 
 class DataFormatError(FacebrainError, ValueError):
     """A file or table does not have the expected format."""
+
+
+class MissingDependencyError(FacebrainError, ImportError):
+    """An optional package (or a file it ships) is needed but not installed."""
 
 
 class StimulusMismatchError(FacebrainError, ValueError):

@@ -13,8 +13,8 @@ from facebrain.models import create, list_models
 
 torch.set_num_threads(2)
 
-NAMES = ["densenet_gray48", "facenet_vggface2", "resnet18_gray", "resnet50",
-         "resnet50_vggface2", "siamese_lfw", "small_resnet"]
+NAMES = ["densenet_gray48", "dlib_resnet", "facenet_vggface2", "fer_minixception",
+         "resnet18_gray", "resnet50", "resnet50_vggface2", "siamese_lfw", "small_resnet"]
 
 # shapes documented in each builder's docstring (batch N = 1)
 RESNET50_224 = {"conv1": (64, 112, 112), "maxpool": (64, 56, 56), "layer1": (256, 56, 56),
@@ -41,6 +41,14 @@ DOCUMENTED = {
         "last_bn": (512,), "embedding": (512,), "logits": (8631,)}),
     "resnet50": ({"num_classes": 5}, (3, 224, 224), {**RESNET50_224, "fc": (5,)}),
     "resnet50_vggface2": ({"num_classes": 3}, (3, 224, 224), {**RESNET50_224, "fc": (3,)}),
+    "dlib_resnet": ({"pretrained": False}, (3, 150, 150), {
+        "conv1": (32, 72, 72), "maxpool": (32, 35, 35), "level1": (32, 35, 35),
+        "level2": (64, 17, 17), "level3": (128, 8, 8), "level4": (256, 4, 4),
+        "level5": (256, 2, 2), "avgpool": (256,), "embedding": (128,)}),
+    "fer_minixception": ({"pretrained": False}, (1, 64, 64), {
+        "conv1": (8, 62, 62), "conv2": (8, 60, 60), "block1": (16, 30, 30),
+        "block2": (32, 15, 15), "block3": (64, 8, 8), "block4": (128, 4, 4),
+        "class_maps": (7, 4, 4), "logits": (7,)}),
 }
 
 

@@ -2,7 +2,9 @@
 
 from ._base import FaceNet
 from ._densenet import DenseNetGray, densenet_gray48
+from ._dlib_resnet import DlibResNet, dlib_resnet
 from ._facenet import InceptionResnetV1, facenet_vggface2
+from ._fer import FER2013_LABELS, FER_TO_CANONICAL, FerMiniXception, fer_minixception
 from ._preprocess import Preprocess
 from ._registry import create, list_models, register_model
 from ._resnet import ResNetFaceNet, resnet18_gray, resnet50
@@ -18,8 +20,12 @@ from ._vggface2 import (
 from ._weights import load_weights, read_state_dict, safe_pickle_load
 
 __all__ = [
+    "FER2013_LABELS",
+    "FER_TO_CANONICAL",
     "DenseNetGray",
+    "DlibResNet",
     "FaceNet",
+    "FerMiniXception",
     "InceptionResnetV1",
     "Preprocess",
     "ResNetFaceNet",
@@ -29,7 +35,9 @@ __all__ = [
     "create",
     "dag_to_torchvision",
     "densenet_gray48",
+    "dlib_resnet",
     "facenet_vggface2",
+    "fer_minixception",
     "list_models",
     "load_weights",
     "read_state_dict",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from collections.abc import Callable
 
 from ._base import FaceNet
@@ -51,8 +52,11 @@ def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs)
     ----------
     name : str
         A name from :func:`list_models`.
-    weights : path, optional
-        Weight file (format detected by content; see ``load_weights``).
+    weights : path or mapping, optional
+        Weight file (format detected by content; see ``load_weights``) or a state
+        dict. Builders with a ``pretrained`` option (networks whose weights ship in
+        a PyPI package, e.g. ``dlib_resnet``) read their packaged file when
+        ``weights`` is None; given ``weights``, they load those instead.
     num_classes : int, optional
         Size of the classification head; None keeps the builder's default.
     **kwargs
@@ -63,6 +67,8 @@ def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs)
     load_kw = {k: kwargs.pop(k) for k in ("sha256", "strict", "new_head") if k in kwargs}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
+    if weights is not None and "pretrained" in inspect.signature(builder).parameters:
+        kwargs.setdefault("pretrained", False)  # weights= replaces the packaged default
     model = builder(**kwargs)
     model.name = name
     if weights is not None:

@@ -21,6 +21,7 @@ shapes are checked.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import warnings
@@ -275,6 +276,15 @@ def _to_tensor_dict(sd: Mapping, path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def _state_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _show(items: list[str]) -> str:
     head = ", ".join(items[:_HEAD_HINT])
     return f"{head}{', ...' if len(items) > _HEAD_HINT else ''}"
@@ -282,7 +292,7 @@ def _show(items: list[str]) -> str:
 
 def load_weights(
     model: torch.nn.Module,
-    path: str | os.PathLike,
+    path: str | os.PathLike | Mapping,
     *,
     sha256: str | None = None,
     strict: bool = True,
@@ -301,6 +311,10 @@ def load_weights(
         (restricted unpickler: NumPy arrays and containers only). The format is
         detected from the content. Training checkpoints (``{"model": state_dict,
         ...}``) and ``{"state_dict": ...}`` with ``module.`` prefixes are accepted.
+        Networks with a ``read_weight_file(path)`` method read their own published
+        formats first (dlib ``.dat``, Keras ``.hdf5``). A mapping of names to
+        tensors/arrays (a state dict in memory) is accepted too; its
+        ``weights_sha256`` is the SHA-256 of its sorted names and raw bytes.
     sha256 : str, optional
         Expected hex SHA-256 of the file; a mismatch raises before anything is read.
     strict : bool, default True
@@ -337,16 +351,24 @@ def load_weights(
     >>> _ = load_weights(create("siamese_lfw", width=8, hidden=32, embedding_dim=16,
     ...                         input_size=72), f.name)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file {str(path)!r} does not exist; check the path.")
-    digest = file_sha256(path)
+    from_file = not isinstance(path, Mapping)
+    if not from_file:
+        state = _to_tensor_dict(_unwrap(path, Path("<state dict>")), Path("<state dict>"))
+        digest, fmt, path = _state_sha256(state), "state-dict", Path("<state dict>")
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"weight file {str(path)!r} does not exist; check the path.")
+        digest = file_sha256(path)
     if sha256 is not None and digest.lower() != str(sha256).strip().lower():
         raise WeightsError(
             f"{path}: sha256 mismatch: the file has {digest}, expected {sha256}. The file is "
             "corrupt, truncated or a different release; download it again."
         )
-    state, fmt = read_state_dict(path)
+    if from_file:
+        reader = getattr(model, "read_weight_file", None)
+        own_format = reader(path) if reader is not None else None
+        state, fmt = own_format if own_format is not None else read_state_dict(path)
     convert = getattr(model, "convert_state_dict", None)
     if convert is not None:
         try:
@@ -412,7 +434,7 @@ def load_weights(
         for key, value in to_load.items():
             own[key].copy_(value.to(own[key].dtype))
     model.weights_sha256 = digest
-    model.weights_path = os.path.abspath(path)
+    model.weights_path = os.path.abspath(path) if from_file else ""
     model.weights_format = fmt
     return model
 

@@ -282,6 +282,9 @@ def stage_train(ctx: StageContext) -> dict:
                     with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp:
                         torch.save(model.state_dict(), tmp)
                     info.update(weights="weights.pt")
+                    if getattr(model, "weights_sha256", None):  # packaged pretrained weights
+                        info.update(pretrained_from=model.weights_path,
+                                    pretrained_sha256=model.weights_sha256)
             except StageError:
                 raise
             except Exception as err:
@@ -289,7 +292,8 @@ def stage_train(ctx: StageContext) -> dict:
                     f"models[{i}].weights ({m.weights}): cannot be loaded into {m.arch!r}: {err}"
                 ) from err
             info.update(num_classes=m.num_classes, trained=False)
-            summary[m.name] = {"trained": False, "weights": str(m.weights or "random init")}
+            summary[m.name] = {"trained": False, "weights": str(
+                m.weights or info.get("pretrained_from") or "random init")}
         info["layer_names"] = list(model.layer_names)
         with atomic_path(mdir / "model.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps(info, indent=1, default=str))

@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded rng and tiny, asymmetric stimulus sets."""
+"""Shared fixtures: seeded torch, a seeded rng and tiny, asymmetric stimulus sets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,22 @@ import pandas as pd
 import pytest
 
 from facebrain.stimuli import ArraySource, StimulusSet
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch():
+    """Seed torch's global generator before every test, so that a test which
+    draws from it (weight init, ``torch.randn`` without a generator) gives the
+    same numbers whatever ran before it; the previous state is restored after."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        yield
+        return
+    state = torch.random.get_rng_state()
+    torch.manual_seed(20261126)
+    yield
+    torch.random.set_rng_state(state)
 
 
 @pytest.fixture

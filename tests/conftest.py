@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,6 +25,31 @@ def _seed_torch():
     torch.manual_seed(20261126)
     yield
     torch.random.set_rng_state(state)
+
+
+def chromium_or_skip() -> str:
+    """Path of headless Chromium for the browser tests.
+
+    Without one the test is skipped, except under CI (``CI`` set to true/1/yes),
+    where ``.ci/run`` installs Chromium: there a missing browser fails the test,
+    so the browser checks can never pass by not running.
+    """
+    from facebrain.report._browser import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        msg = "Chromium is not installed (apt-get install chromium; .ci/run does this)"
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI={os.environ['CI']}: {msg}; the browser tests must run in CI",
+                        pytrace=False)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Headless Chromium's path (see :func:`chromium_or_skip`)."""
+    return chromium_or_skip()
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """Deliberate breakage, to prove that a benchmark's agreement check can fail.
 
-Set ``FACEBRAIN_BENCH_PERTURB=<eps>`` (e.g. ``1e-3``) and every benchmark that
-imports this module shifts its facebrain-side result by ``eps`` times the
-result's largest absolute value just before comparing it with its baseline;
-the benchmark must then print its failure and exit non-zero, which stops
-``make bench``. ``tests/test_benchmarks_fail.py`` runs this in a subprocess.
+Set ``FACEBRAIN_BENCH_PERTURB=<eps>`` (e.g. ``0.1``, larger than every
+tolerance the benchmarks use) and every benchmark that imports this module
+shifts its facebrain-side result by ``eps`` times the result's largest absolute
+value just before comparing it with its baseline; the benchmark must then print
+its failure and exit non-zero, which stops ``make bench``.
+``tests/test_benchmarks_fail.py`` runs this in a subprocess.
 Unset (the default), :func:`perturb` returns its argument unchanged.
 """
 
@@ -25,7 +26,7 @@ def epsilon() -> float:
     try:
         return float(raw)
     except ValueError:
-        raise SystemExit(f"{ENV}={raw!r} is not a number; unset it or give e.g. 1e-3") from None
+        raise SystemExit(f"{ENV}={raw!r} is not a number; unset it or give e.g. 0.1") from None
 
 
 def perturb(x):

@@ -36,7 +36,7 @@ def test_benchmark_passes_unperturbed_and_fails_perturbed():
     ok = _bench()
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "images identical" in ok.stdout
-    bad = _bench(FACEBRAIN_BENCH_PERTURB="1e-3")
+    bad = _bench(FACEBRAIN_BENCH_PERTURB="0.1")
     assert bad.returncode != 0, bad.stdout
     assert "FER2013: images differ from the pandas baseline" in bad.stderr
 
@@ -52,7 +52,7 @@ def test_make_bench_stops_at_a_failing_benchmark():
     cmd = ["make", "-s", "-o", ".venv/.installed", "bench", f"PY={sys.executable}",
            "BENCHES=benchmarks/bench_loaders.py benchmarks/bench_synthetic.py",
            "BENCH_ARGS=" + " ".join(TINY)]
-    res = subprocess.run(cmd, check=False, cwd=REPO, env=_env(FACEBRAIN_BENCH_PERTURB="1e-3"),
+    res = subprocess.run(cmd, check=False, cwd=REPO, env=_env(FACEBRAIN_BENCH_PERTURB="0.1"),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode != 0, res.stdout + res.stderr
     assert "== benchmarks/bench_loaders.py" in res.stdout

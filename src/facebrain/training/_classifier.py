@@ -216,11 +216,11 @@ def fit_classifier(
     --------
     >>> from facebrain.models import create
     >>> from facebrain.stimuli import synthetic_identities
-    >>> faces = synthetic_identities(4, 8, image_size=32)
+    >>> faces = synthetic_identities(4, 6, image_size=32)
     >>> net = create("small_resnet", num_classes=4, width=8)
-    >>> fit = fit_classifier(net, faces, epochs=2, progress=False)
+    >>> fit = fit_classifier(net, faces, epochs=1, progress=False)
     >>> len(fit.history), 0.0 <= fit.history[-1]["val_accuracy"] <= 1.0
-    (2, True)
+    (1, True)
     """
     device = torch.device(device)
     if not isinstance(target, str) or target not in stimuli.table.columns:

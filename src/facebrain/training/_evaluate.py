@@ -119,13 +119,11 @@ def evaluate_accuracy(
     --------
     >>> from facebrain.models import create
     >>> from facebrain.stimuli import synthetic_identities
-    >>> from facebrain.training import fit_classifier
-    >>> faces = synthetic_identities(4, 8, image_size=32)
-    >>> fit = fit_classifier(create("small_resnet", num_classes=4, width=8), faces,
-    ...                      epochs=1, progress=False)
-    >>> res = evaluate_accuracy(fit.model, faces.subset(fit.extra["val_positions"]), "identity")
+    >>> faces = synthetic_identities(4, 3, image_size=32)
+    >>> net = create("small_resnet", num_classes=4, width=8).eval()  # or fit_classifier(...).model
+    >>> res = evaluate_accuracy(net, faces, "identity")
     >>> res.n, 0.0 <= res.accuracy <= 1.0
-    (4, True)
+    (12, True)
     """
     device = torch.device(device)
     if target not in stimuli.table.columns:

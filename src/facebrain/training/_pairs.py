@@ -44,7 +44,7 @@ def sample_pairs(
     Examples
     --------
     >>> from facebrain.stimuli import synthetic_identities
-    >>> faces = synthetic_identities(6, 5)
+    >>> faces = synthetic_identities(20, 3)
     >>> pairs = sample_pairs(faces, 60, seed=0, folds=10)
     >>> len(pairs), int(pairs["same"].sum()), pairs["fold"].nunique()
     (60, 30, 10)

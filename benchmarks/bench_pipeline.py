@@ -24,10 +24,13 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+
+from _perturb import epsilon, perturb  # benchmarks/ is on sys.path when run as a script
 
 from facebrain.pipeline import run
 from facebrain.report import read_results
@@ -48,7 +51,11 @@ def same_results(a: Path, b: Path) -> int:
     if sorted(ga) != sorted(gb):
         raise AssertionError(f"different groups: {sorted(ga)} vs {sorted(gb)}")
     for g in ga:
-        xr.testing.assert_allclose(ga[g], gb[g], rtol=0, atol=0)
+        got = ga[g]
+        if epsilon():
+            got = got.map(lambda v: v.copy(data=perturb(v.values))
+                          if np.issubdtype(v.dtype, np.floating) else v)
+        xr.testing.assert_allclose(got, gb[g], rtol=0, atol=0)
     return len(ga)
 
 
@@ -73,7 +80,8 @@ def main() -> None:
                                lambda: run(None, out=tmp / "a", overrides=overrides, log=quiet))
         cached, t_cached = timed("demo rerun (every stage cached)",
                                  lambda: run(None, out=tmp / "a", overrides=overrides, log=quiet))
-        assert set(cached.statuses.values()) == {"cached"}, cached.statuses
+        if set(cached.statuses.values()) != {"cached"}:
+            raise AssertionError(f"rerun recomputed stages: {cached.statuses}")
         n = same_results(fresh.results, cached.results)
         print(f"cache: fresh / cached = {t_fresh / t_cached:.0f}x; results.nc identical "
               f"({n} groups, atol 0)")
@@ -99,7 +107,8 @@ def main() -> None:
             acts_mod.extract = real
         resumed, _ = timed("demo after a kill during extract (resumed)",
                            lambda: run(None, out=tmp / "b", overrides=overrides, log=quiet))
-        assert resumed.statuses["extract"] == "resumed", resumed.statuses
+        if resumed.statuses["extract"] != "resumed":
+            raise AssertionError(f"extract did not resume: {resumed.statuses}")
         from facebrain.pipeline._stages import load_activations
 
         for m in resumed.config.models:
@@ -131,7 +140,8 @@ def main() -> None:
                            lambda name=name, ov=ov: run(REPO / "configs" / f"{name}.yaml",
                                                         out=tmp / name, overrides=ov, log=quiet))
             done = [s for s, v in res.statuses.items() if v == "computed"]
-            assert res.report.is_file(), name
+            if not res.report.is_file():
+                raise AssertionError(f"{name}: no report written at {res.report}")
             print(f"  stages run: {', '.join(done)}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -254,11 +254,8 @@ def test_missing_dataset_path_is_a_config_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.browser
-def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
-    from facebrain.report._browser import check_in_browser, find_chromium
-
-    if find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this)")
+def test_demo_report_renders_in_headless_chromium(demo, tmp_path, chromium):
+    from facebrain.report._browser import check_in_browser
     res, _ = demo
     shot = tmp_path / "demo_report.png"
     result = check_in_browser(res.report, screenshot=shot, window=(1280, 3000))

@@ -19,7 +19,7 @@ from facebrain.report import (
     write_report,
     write_results,
 )
-from facebrain.report._browser import check_in_browser, find_chromium
+from facebrain.report._browser import check_in_browser
 
 from . import _fakes
 
@@ -126,9 +126,7 @@ def test_html_escapes_text():
 
 
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(written, tmp_path):
-    if find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this)")
+def test_report_renders_in_headless_chromium(written, tmp_path, chromium):
     _, out, summary = written
     shot = tmp_path / "report.png"
     result = check_in_browser(out / "report.html", screenshot=shot)
@@ -140,9 +138,7 @@ def test_report_renders_in_headless_chromium(written, tmp_path):
 
 
 @pytest.mark.browser
-def test_browser_check_catches_broken_images_and_errors(tmp_path):
-    if find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does this)")
+def test_browser_check_catches_broken_images_and_errors(tmp_path, chromium):
     page = tmp_path / "bad.html"
     page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
                     '<img src="data:image/png;base64,AAAA" alt="broken one">'

@@ -49,7 +49,7 @@ def _naive_shift(img: np.ndarray, dy: int, dx: int, s: int) -> np.ndarray:
 
 def test_light_augment_matches_naive_reference():
     aug = LightAugment(max_shift=3, flip=True, brightness=0.25)
-    x = torch.rand(6, 3, 9, 7) * 255
+    x = torch.rand(6, 3, 9, 7, generator=torch.Generator().manual_seed(1)) * 255
     out = aug(x, torch.Generator().manual_seed(5))
     # replay the draws in the documented order
     g = torch.Generator().manual_seed(5)

@@ -16,10 +16,19 @@ class FacebrainAccessor:
 
     Examples
     --------
-    >>> acts.fb.layers                      # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> acts.fb.layers
     ['layer3', 'avgpool']
-    >>> X = acts.fb.matrix("avgpool")       # doctest: +SKIP
-    >>> codes, cats = acts.fb.labels("expression")  # doctest: +SKIP
+    >>> acts.fb.matrix("avgpool").shape
+    (36, 64)
+    >>> codes, cats = acts.fb.labels("expression")
+    >>> list(cats), codes[:4].tolist()
+    (['neutral', 'happy', 'sad'], [0, 0, 1, 1])
     """
 
     def __init__(self, ds: xr.Dataset) -> None:

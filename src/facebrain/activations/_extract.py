@@ -117,10 +117,14 @@ def extract(
 
     Examples
     --------
-    >>> acts = extract(model, stimuli, ["layer3", "avgpool"], reduce={"layer3": "srp:512"})
-    ... # doctest: +SKIP
-    >>> acts.fb.matrix("avgpool").shape  # doctest: +SKIP
-    (4900, 2048)
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> model = create("small_resnet", width=8)
+    >>> acts = extract(model, faces, ["layer3", "avgpool"], reduce={"layer3": "srp:32"},
+    ...                progress=False)
+    >>> acts.fb.matrix("layer3").shape, acts.fb.matrix("avgpool").shape
+    ((36, 32), (36, 64))
     """
     import torch
 

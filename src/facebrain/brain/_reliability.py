@@ -65,7 +65,15 @@ def split_half_reliability(responses: xr.DataArray) -> xr.DataArray:
 
     Examples
     --------
-    >>> rel = split_half_reliability(betas_with_repeats)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.standard_normal((20, 1, 5))  # 20 stimuli, 5 voxels
+    >>> betas = xr.DataArray(signal + 0.5 * rng.standard_normal((20, 4, 5)),
+    ...                      dims=("stimulus", "repeat", "voxel"))
+    >>> rel = split_half_reliability(betas)
+    >>> rel.shape, bool((rel > 0.8).all())
+    ((5,), True)
     """
     b = _repeat_array(responses, "split_half_reliability")
     with warnings.catch_warnings():
@@ -105,7 +113,15 @@ def noise_ceiling(responses: xr.DataArray, *, n_average: float | None = None) ->
 
     Examples
     --------
-    >>> nc = noise_ceiling(betas_with_repeats)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.standard_normal((20, 1, 5))  # 20 stimuli, 5 voxels
+    >>> betas = xr.DataArray(signal + 0.5 * rng.standard_normal((20, 4, 5)),
+    ...                      dims=("stimulus", "repeat", "voxel"))
+    >>> nc = noise_ceiling(betas)
+    >>> nc.shape, bool(((nc > 0.5) & (nc <= 1)).all())
+    ((5,), True)
     """
     b = _repeat_array(responses, "noise_ceiling")
     counts = np.isfinite(b).sum(axis=1)  # (stim, vox)
@@ -149,7 +165,16 @@ def rsa_noise_ceiling(
 
     Examples
     --------
-    >>> lo, hi = rsa_noise_ceiling(rdms, method="spearman")  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from rsatoolbox.data import Dataset
+    >>> from rsatoolbox.rdm import calc_rdm
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.standard_normal((8, 10))  # 8 conditions, the pattern all subjects share
+    >>> rdms = [calc_rdm(Dataset(shared + 0.5 * rng.standard_normal((8, 10))))
+    ...         for _ in range(4)]
+    >>> lo, hi = rsa_noise_ceiling(rdms, method="corr")
+    >>> bool(0 < lo <= hi <= 1)
+    True
     """
     from rsatoolbox.rdm import RDMs, compare, concat
     from rsatoolbox.util.inference_util import pool_rdm

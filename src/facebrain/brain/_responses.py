@@ -52,7 +52,16 @@ def roi_responses(
 
     Examples
     --------
-    >>> resp = roi_responses(betas, default_rois(mask_img), subject="01")  # doctest: +SKIP
+    >>> from facebrain.brain import default_rois, load_bids, simulate, single_trial_betas
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> stim = synthetic_faces(3, ["neutral", "happy"], ["S"], image_size=16)
+    >>> root = simulate("bids", stim, subjects=2, runs=2, repeats=1, rois=["rFFA"])
+    >>> def responses(subject):
+    ...     betas, mask = single_trial_betas(load_bids(root, subject=subject, task="faces"))
+    ...     return roi_responses(betas, default_rois(mask, names=["rFFA"]), subject=subject)
+    >>> resp = responses("01")
+    >>> resp.dims, resp.sizes["stimulus"], str(resp["roi"].values[0])
+    (('stimulus', 'voxel'), 6, 'rFFA')
     """
     for c in ("i", "j", "k"):
         if c not in betas.coords:
@@ -115,7 +124,16 @@ def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
 
     Examples
     --------
-    >>> both = concat_responses([resp_01, resp_02])  # doctest: +SKIP
+    >>> from facebrain.brain import default_rois, roi_responses, load_bids, simulate, single_trial_betas
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> stim = synthetic_faces(3, ["neutral", "happy"], ["S"], image_size=16)
+    >>> root = simulate("bids_two", stim, subjects=2, runs=2, repeats=1, rois=["rFFA"])
+    >>> def responses(subject):
+    ...     betas, mask = single_trial_betas(load_bids(root, subject=subject, task="faces"))
+    ...     return roi_responses(betas, default_rois(mask, names=["rFFA"]), subject=subject)
+    >>> both = concat_responses([responses("01"), responses("02")])
+    >>> sorted(set(both["subject"].values.tolist()))
+    ['01', '02']
     """
     responses = list(responses)
     if not responses:

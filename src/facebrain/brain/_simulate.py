@@ -263,8 +263,12 @@ def simulate(
 
     Examples
     --------
-    >>> root = simulate(tmp_path / "bids", tiny_stimuli, subjects=1, runs=2)  # doctest: +SKIP
-    >>> data = load_bids(root, subject="01", task="faces")  # doctest: +SKIP
+    >>> from facebrain.brain import load_bids
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> stim = synthetic_faces(3, ["neutral", "happy"], ["S"], image_size=16)
+    >>> root = simulate("bids_sim", stim, subjects=1, runs=2, repeats=1, rois=["rFFA"])
+    >>> load_bids(root, subject="01", task="faces")
+    <BIDSRuns sub-01 task-faces: 2 runs of shape (...), TR=2.0 s, confounds=no>
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -497,8 +501,11 @@ def load_ground_truth(root: str | os.PathLike) -> dict:
 
     Examples
     --------
-    >>> gt = load_ground_truth(root)  # doctest: +SKIP
-    >>> gt["subjects"]["01"]["rois"]["rFFA"]["truth"].dims  # doctest: +SKIP
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> stim = synthetic_faces(3, ["neutral", "happy"], ["S"], image_size=16)
+    >>> root = simulate("bids_truth", stim, subjects=1, runs=2, repeats=1, rois=["rFFA"])
+    >>> gt = load_ground_truth(root)
+    >>> gt["subjects"]["01"]["rois"]["rFFA"]["truth"].dims
     ('stimulus', 'voxel')
     """
     path = Path(root) / "ground_truth.json"

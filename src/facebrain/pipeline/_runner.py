@@ -272,6 +272,9 @@ def run(
 
     Examples
     --------
+    Skipped when the docstrings are tested: the demo trains two networks (minutes);
+    ``tests/pipeline`` runs it at a tiny size.
+
     >>> res = run("configs/demo.yaml", out="results/demo")  # doctest: +SKIP
     >>> res.report                                           # doctest: +SKIP
     PosixPath('results/demo/report.html')

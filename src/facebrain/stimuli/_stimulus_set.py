@@ -232,8 +232,12 @@ class StimulusSet:
 
         Examples
         --------
-        >>> s.subset("view == 'S' and expression != 'neutral'")  # doctest: +SKIP
-        >>> s.subset(s.table["identity"].isin(["F01", "M02"]))    # doctest: +SKIP
+        >>> from facebrain.stimuli import synthetic_kdef
+        >>> s = synthetic_kdef()
+        >>> len(s.subset("view == 'S' and expression != 'neutral'"))
+        840
+        >>> len(s.subset(s.table["identity"].isin(["F01", "M02"])))
+        140
         """
         if isinstance(selector, str):
             try:

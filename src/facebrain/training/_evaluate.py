@@ -117,8 +117,13 @@ def evaluate_accuracy(
 
     Examples
     --------
-    >>> res = evaluate_accuracy(fit.model, test_faces, "identity")   # doctest: +SKIP
-    >>> res.accuracy, res.per_class.head()                           # doctest: +SKIP
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_identities
+    >>> faces = synthetic_identities(4, 3, image_size=32)
+    >>> net = create("small_resnet", num_classes=4, width=8).eval()  # or fit_classifier(...).model
+    >>> res = evaluate_accuracy(net, faces, "identity")
+    >>> res.n, 0.0 <= res.accuracy <= 1.0
+    (12, True)
     """
     device = torch.device(device)
     if target not in stimuli.table.columns:
@@ -267,8 +272,14 @@ def verification_accuracy(
 
     Examples
     --------
-    >>> res = verification_accuracy(net, sample_pairs(faces, 600, folds=10), faces)  # doctest: +SKIP
-    >>> f"{res.accuracy:.3f} +- {res.sem:.3f}"                                        # doctest: +SKIP
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_identities
+    >>> from facebrain.training import sample_pairs
+    >>> faces = synthetic_identities(6, 5, image_size=32)
+    >>> net = create("small_resnet", num_classes=6, width=8).eval()
+    >>> res = verification_accuracy(net, sample_pairs(faces, 60, folds=3), faces)
+    >>> 0.0 <= res.accuracy <= 1.0
+    True
     """
     from sklearn.metrics import roc_auc_score
 

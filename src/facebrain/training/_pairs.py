@@ -43,7 +43,11 @@ def sample_pairs(
 
     Examples
     --------
-    >>> pairs = sample_pairs(faces, 600, seed=0, folds=10)   # doctest: +SKIP
+    >>> from facebrain.stimuli import synthetic_identities
+    >>> faces = synthetic_identities(20, 3)
+    >>> pairs = sample_pairs(faces, 60, seed=0, folds=10)
+    >>> len(pairs), int(pairs["same"].sum()), pairs["fold"].nunique()
+    (60, 30, 10)
     """
     if by not in stimuli.table.columns:
         raise KeyError(f"column {by!r} not found; available: {list(stimuli.table.columns)}")

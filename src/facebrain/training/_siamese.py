@@ -94,8 +94,15 @@ def fit_siamese(
 
     Examples
     --------
-    >>> pairs = sample_pairs(faces, 2000, seed=0)                          # doctest: +SKIP
-    >>> fit = fit_siamese(create("siamese_lfw"), pairs, faces, epochs=5)  # doctest: +SKIP
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_identities
+    >>> from facebrain.training import sample_pairs
+    >>> faces = synthetic_identities(4, 6, image_size=72)
+    >>> pairs = sample_pairs(faces, 24, seed=0)
+    >>> net = create("siamese_lfw", input_size=72, width=8, hidden=32, embedding_dim=16)
+    >>> fit = fit_siamese(net, pairs, faces, epochs=1, batch_size=8, progress=False)
+    >>> len(fit.history)
+    1
     """
     device = torch.device(device)
     if not hasattr(model, "forward_pair"):

@@ -143,8 +143,16 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
 
     Examples
     --------
-    >>> folds = make_folds(acts, "leave-identity-out", n_folds=5)  # doctest: +SKIP
-    >>> for train, test in folds.splits(): ...                    # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> folds = make_folds(acts, "leave-identity-out", n_folds=3)
+    >>> people = acts["identity"].values
+    >>> [sorted(set(people[test]) & set(people[train])) for train, test in folds.splits()]
+    [[], [], []]
     """
     table = _table(data)
     n = len(table)

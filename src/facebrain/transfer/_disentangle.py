@@ -66,8 +66,15 @@ def cross_decode(acts: xr.Dataset, target: str, *, train, test, layers=None, hea
 
     Examples
     --------
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
     >>> r = cross_decode(acts, "expression", train="view == 'S'", test="view == 'HL'")
-    ... # doctest: +SKIP
+    >>> r["accuracy"].sizes["layer"], float(r["chance"]) > 0
+    (2, True)
     """
     layers = _layers(acts, layers)
     y, classes = _target(acts, target)
@@ -176,8 +183,17 @@ def factor_variance(acts: xr.Dataset, factors=("identity", "expression"), *,
 
     Examples
     --------
-    >>> fv = factor_variance(acts)  # doctest: +SKIP
-    >>> fv.fraction.sel(component="identity")  # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> fv = factor_variance(acts)
+    >>> [str(c) for c in fv["component"].values]
+    ['identity', 'expression', 'identity:expression', 'residual']
+    >>> bool(np.allclose(fv.fraction.sum("component"), 1.0))
+    True
     """
     if len(factors) != 2:
         raise ValueError(f"factors must name two stimulus labels; got {factors!r}")
@@ -283,7 +299,15 @@ def subspace_angles(acts: xr.Dataset, factor_a: str = "identity",
 
     Examples
     --------
-    >>> sa = subspace_angles(acts, "identity", "expression")  # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> sa = subspace_angles(acts, "identity", "expression")
+    >>> bool(((sa["min_angle"] >= 0) & (sa["min_angle"] <= 90)).all())
+    True
     """
     from scipy.linalg import subspace_angles as _angles
 

@@ -111,9 +111,16 @@ def fit_head(acts: xr.Dataset, target: str, *, layer: str, head="logistic",
 
     Examples
     --------
-    >>> h = fit_head(acts_kdef, "expression", layer="avgpool")  # doctest: +SKIP
-    >>> acts2 = h.transform(acts_other)                        # doctest: +SKIP
-    >>> acts2["expression_head@avgpool"].shape                 # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> h = fit_head(acts.sel(stimulus=acts["view"] == "S"), "expression", layer="avgpool")
+    >>> acts2 = h.transform(acts.sel(stimulus=acts["view"] == "HL"))
+    >>> acts2["expression_head@avgpool"].shape
+    (18, 3)
     """
     if output not in ("proba", "decision"):
         raise ValueError(f"output must be 'proba' or 'decision'; got {output!r}")

@@ -49,8 +49,13 @@ class TorchLinearClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> clf = TorchLinearClassifier(seed=0).fit(X, y)  # doctest: +SKIP
-    >>> clf.predict_proba(X).shape                    # doctest: +SKIP
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 5))
+    >>> y = np.repeat(["a", "b", "c"], 10)
+    >>> clf = TorchLinearClassifier(seed=0).fit(X, y)
+    >>> clf.predict_proba(X).shape
+    (30, 3)
     """
 
     def __init__(self, *, optimizer: str = "lbfgs", max_iter: int = 200, epochs: int = 50,

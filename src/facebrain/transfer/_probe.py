@@ -143,9 +143,16 @@ def probe(
 
     Examples
     --------
-    >>> res = probe(acts, "expression", cv="leave-identity-out", n_permutations=100)
-    ... # doctest: +SKIP
-    >>> float(res.accuracy_mean.sel(layer="avgpool"))  # doctest: +SKIP
+    >>> from facebrain.activations import extract
+    >>> from facebrain.models import create
+    >>> from facebrain.stimuli import synthetic_faces
+    >>> faces = synthetic_faces(6, ["neutral", "happy", "sad"], ["S", "HL"], image_size=32)
+    >>> acts = extract(create("small_resnet", width=8), faces, ["layer3", "avgpool"],
+    ...                progress=False)
+    >>> res = probe(acts, "expression", cv="leave-identity-out", n_folds=3,
+    ...             n_permutations=5)
+    >>> 0.0 <= float(res.accuracy_mean.sel(layer="avgpool")) <= 1.0
+    True
     """
     layers = _layers(acts, layers)
     y, classes = _target(acts, target)

@@ -7,7 +7,16 @@ They subclass the builtin exception a user would expect (``ValueError``,
 
 from __future__ import annotations
 
-__all__ = ["DataFormatError", "FacebrainError", "StimulusMismatchError", "WeightsError"]
+import errno
+
+__all__ = [
+    "DataFormatError",
+    "DiskFullError",
+    "FacebrainError",
+    "RunLockedError",
+    "StimulusMismatchError",
+    "WeightsError",
+]
 
 
 class FacebrainError(Exception):
@@ -24,3 +33,20 @@ class StimulusMismatchError(FacebrainError, ValueError):
 
 class WeightsError(FacebrainError, ValueError):
     """A weight file cannot be loaded into the requested network."""
+
+
+class DiskFullError(FacebrainError, OSError):
+    """A write failed because the device is full (``errno.ENOSPC``); names the path.
+
+    Nothing was left half-written: free space and run again to continue.
+    """
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(errno.ENOSPC, message, *([str(path)] if path is not None else []))
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class RunLockedError(FacebrainError, RuntimeError):
+    """Another facebrain run holds the output folder's lock (names its pid, host, start)."""

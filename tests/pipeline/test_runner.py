@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from facebrain._errors import DiskFullError
 from facebrain.pipeline import Stage, StageError, load_config, run
 from facebrain.pipeline._cache import MANIFEST
 
@@ -169,8 +170,10 @@ def test_full_disk_stops_with_a_clear_error_and_nothing_marked_done(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     stages = [Stage("a", full, (), lambda c: None)]
-    with pytest.raises(StageError, match="no space left on device while writing .*rerun|run again"):
+    with pytest.raises(DiskFullError, match="no space left on device while writing .*run again"
+                       ) as info:
         run(CONFIG, out=tmp_path, stages=stages)
+    assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
     assert not any((tmp_path / "a").glob("*/" + MANIFEST))
 
 

@@ -19,7 +19,15 @@ import numpy as np
 
 from .._utils import atomic_path
 from ._config import Config, ModelConfig, StimulusConfig
-from ._runner import Stage, StageContext, StageError, cached_file_sha256, tree_fingerprint
+from .._utils import stable_hash
+from ._runner import (
+    Stage,
+    StageContext,
+    StageError,
+    cached_file_sha256,
+    files_fingerprint,
+    tree_fingerprint,
+)
 
 __all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "load_stimuli"]
 
@@ -128,13 +136,37 @@ def build_stimulus_set(spec: StimulusConfig, seed: int):
 
 
 def _stimuli_fingerprint(cfg: Config):
+    """Content of every input file of every stimulus set (images, tables, manifests)."""
     out = {}
     for name, spec in cfg.stimuli.items():
+        part = {}
         if spec.root is not None and spec.root.is_dir():
-            out[name] = tree_fingerprint(spec.root)
-        elif spec.path is not None and spec.path.is_file():
-            out[name] = cached_file_sha256(spec.path)
+            part["root"] = tree_fingerprint(spec.root)
+        if spec.path is not None and spec.path.is_file():
+            part["path"] = cached_file_sha256(spec.path)
+            part["images"] = _table_images_fingerprint(spec)
+        out[name] = part
     return out
+
+
+def _table_images_fingerprint(spec: StimulusConfig):
+    """Hashes of the image files a manifest / table lists (they may live outside ``root``)."""
+    if spec.source not in ("manifest", "table") or spec.path.suffix.lower() != ".csv":
+        return None
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(spec.path, dtype=str, keep_default_na=False)
+    except Exception:  # the loader reports a malformed table with its own message
+        return None
+    if "path" not in table.columns:
+        return None
+    base = spec.root if spec.root is not None else spec.path.parent
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p in table["path"] if p]
+    if spec.root is not None and spec.root.is_dir():  # files under root: in its tree hash
+        root = spec.root.resolve()
+        paths = [p for p in paths if not p.resolve().is_relative_to(root)]
+    return stable_hash(sorted(files_fingerprint(paths).items()), length=32)
 
 
 def stage_stimuli(ctx: StageContext) -> dict:
@@ -200,8 +232,14 @@ def _train_section(cfg: Config):
 
 
 def _train_fingerprint(cfg: Config):
-    return {m.name: cached_file_sha256(m.weights) for m in cfg.models
-            if m.weights is not None and m.weights.is_file()}
+    """Content of weight files and verification pairs files."""
+    out = {m.name: cached_file_sha256(m.weights) for m in cfg.models
+           if m.weights is not None and m.weights.is_file()}
+    pairs = [m.train.pairs_file for m in cfg.models
+             if m.train is not None and m.train.pairs_file is not None]
+    if pairs:
+        out["pairs_files"] = files_fingerprint(pairs)
+    return out
 
 
 def _seeded_create(arch: str, seed: int, **kwargs):
@@ -236,7 +274,8 @@ def stage_train(ctx: StageContext) -> dict:
             try:
                 if m.weights is not None:
                     model = _seeded_create(m.arch, seed, weights=m.weights, num_classes=n_cls,
-                                           new_head=m.new_head, **kw)
+                                           new_head=m.new_head,
+                                           **({"sha256": m.sha256} if m.sha256 else {}), **kw)
                 else:
                     model = _seeded_create(m.arch, seed, num_classes=n_cls, **kw)
             except Exception as err:
@@ -493,6 +532,23 @@ def _without_runtime(d: dict) -> dict:
     return {k: v for k, v in d.items() if k not in ("threads", "scheduler", "source")}
 
 
+def _brain_fingerprint(cfg: Config):
+    """Content of the BIDS dataset (bold, events, sidecars, confounds, masks) and mask files."""
+    b = cfg.brain
+    if b.source != "bids":
+        return None
+    out = {}
+    if b.root is not None and b.root.is_dir():
+        out["root"] = tree_fingerprint(b.root)
+    if b.derivatives is not None and b.derivatives.is_dir():
+        inside = b.root is not None and b.derivatives.resolve().is_relative_to(b.root.resolve())
+        if not inside:
+            out["derivatives"] = tree_fingerprint(b.derivatives)
+    if b.masks:
+        out["masks"] = files_fingerprint(b.masks[k] for k in sorted(b.masks))
+    return out
+
+
 def default_stages() -> list[Stage]:
     """The eight built-in stages, in order.
 
@@ -513,7 +569,7 @@ def default_stages() -> list[Stage]:
         Stage("transfer", stage_transfer, ("extract",), lambda c: c.transfer, heavy=True,
               enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
               code=("pipeline", "transfer")),
-        Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain,
+        Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain, _brain_fingerprint,
               enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
         Stage("rsa", stage_rsa, ("extract", "brain"), lambda c: c.rsa, heavy=True,
               enabled=lambda c: c.rsa.enabled and c.brain.source != "none",

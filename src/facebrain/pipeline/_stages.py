@@ -302,7 +302,12 @@ def stage_train(ctx: StageContext) -> dict:
             else:
                 result = api("training", "fit_classifier")(model, stim, target=t.target,
                                                             **common)
-            weights = mdir / "best.pt" if (mdir / "best.pt").is_file() else mdir / "last.pt"
+            from ..training._checkpoint import reconcile_best
+
+            # best.pt must be the epoch last.pt names as best (a kill between the two
+            # writes is repaired here; best.pt from another run raises)
+            best = reconcile_best(mdir)
+            weights = best if best is not None and best.is_file() else mdir / "last.pt"
             if not weights.is_file():
                 raise StageError(f"training {m.name!r} wrote no checkpoint into {mdir}")
             info.update(num_classes=n_cls, weights=weights.name, trained=True,

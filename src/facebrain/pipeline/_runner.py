@@ -346,6 +346,12 @@ def check_out_dir(out: str | os.PathLike | None, name: str) -> Path:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out: {run_dir} is a file, not a folder; give a folder for the "
                           "run's outputs (it is created if missing).")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out: {parent} (a folder above {run_dir}) is a file; give "
+                                  "a folder for the run's outputs.")
+            break
     return run_dir
 
 

@@ -62,7 +62,7 @@ def test_events_edited_in_place_recomputes_brain_and_later(bids_run):
     tmp, cfg, bids, _ = bids_run
     out = tmp / "run"
     first = _run(cfg, out)
-    events = sorted(bids.glob("sub-01/func/*_events.tsv"))[0]
+    events = min(bids.glob("sub-01/func/*_events.tsv"))
     lines = events.read_text().splitlines(keepends=True)
     header, rows = lines[0], lines[1:]
     cols = header.rstrip("\n").split("\t")
@@ -111,7 +111,7 @@ def test_image_edited_in_place_changes_the_stimuli_key(tmp_path):
     stage = default_stages()[0]
     clear_fingerprint_cache()
     before = stage_key(stage, cfg, {})
-    image = sorted(manifest.parent.rglob("*.png"))[0]
+    image = min(manifest.parent.rglob("*.png"))
     st = image.stat()
     pixels = np.asarray(Image.open(image)).copy()
     pixels[:8] = 255 - pixels[:8]  # retouched in place; the folder's listing is unchanged

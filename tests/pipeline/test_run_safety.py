@@ -141,7 +141,7 @@ TINY = {
 @pytest.fixture
 def fake_report(monkeypatch):
     """A quick report stage: the real results.nc, a one-line report.html."""
-    import facebrain.report as report
+    from facebrain import report
     from facebrain.report._build import collect_run, result_groups
     from facebrain.report._results import write_results
 

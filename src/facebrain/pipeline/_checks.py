@@ -72,7 +72,7 @@ def _arch_layers_cached(arch: str, options: str) -> tuple[str, ...] | None:
     try:
         with torch.device("meta"):
             model = create(arch, **json.loads(options))
-    except Exception:  # an option the builder rejects is reported when the model is built
+    except Exception:  # noqa: BLE001 - an option the builder rejects is reported at build time
         return None
     return tuple(model.layer_names)
 

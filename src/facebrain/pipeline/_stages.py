@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import atomic_path
+from .._utils import atomic_path, stable_hash
 from ._config import Config, ModelConfig, StimulusConfig
-from .._utils import stable_hash
 from ._runner import (
     Stage,
     StageContext,
@@ -157,7 +156,7 @@ def _table_images_fingerprint(spec: StimulusConfig):
 
     try:
         table = pd.read_csv(spec.path, dtype=str, keep_default_na=False)
-    except Exception:  # the loader reports a malformed table with its own message
+    except Exception:  # noqa: BLE001 - the loader reports a malformed table itself
         return None
     if "path" not in table.columns:
         return None

@@ -37,9 +37,8 @@ max-height:420px}
 
 def figure_to_base64(fig, *, dpi: int = 90) -> str:
     """PNG bytes of a matplotlib figure, base64-encoded; closes the figure."""
-    import matplotlib.pyplot as plt
-
     import matplotlib
+    import matplotlib.pyplot as plt
 
     from ._figures import PLAIN_TEXT
 

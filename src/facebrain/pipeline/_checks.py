@@ -60,7 +60,8 @@ def _positive(value, key: str, *, minimum=1, kind="int") -> None:
     ok = value >= minimum if kind == "int" else (math.isfinite(value) and value > minimum)
     if not ok:
         need = f">= {minimum}" if kind == "int" else f"> {minimum}"
-        raise ConfigError(f"{key}: expected a {kind} {need}, got {value!r}")
+        raise ConfigError(f"{key}: expected {'an int' if kind == 'int' else 'a number'} "
+                          f"{need}, got {value!r}")
 
 
 @functools.lru_cache(maxsize=64)

@@ -148,3 +148,13 @@ def test_sha256_is_checked_for_fine_tuned_models(tmp_path):
 def test_sha256_without_weights_is_refused():
     with pytest.raises(ConfigError, match=r"models\[0\].sha256: given without weights"):
         load_config(CONFIG, overrides={"models[0].sha256": "ab" * 32})
+
+
+def test_reduce_spec_is_checked_per_model():
+    with pytest.raises(ConfigError, match="extract.reduce: unknown reduce spec 'svd:4'"):
+        load_config(CONFIG, overrides={"extract.reduce": "svd:4"})
+    with pytest.raises(ConfigError, match=r"extract.reduce: reduce names layer\(s\) \['conv4'\]"
+                                          r".*model 'net'"):
+        load_config(CONFIG, overrides={"extract.reduce": {"conv4": "srp:8"}})
+    cfg = load_config(CONFIG, overrides={"extract.reduce": "pca:4"})
+    assert cfg.extract.reduce == "pca:4"

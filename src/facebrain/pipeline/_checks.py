@@ -199,6 +199,14 @@ def _check_layers(cfg) -> None:
                     raise _unknown_layer(f"models[{i}].layers[{j}]", lyr, list(names),
                                          f"in architecture {m.arch!r}")
         per_model[m.name] = extracted_layers(cfg, m)
+        if per_model[m.name] is not None and cfg.extract.reduce is not None:
+            from ..activations._reduce import parse_reduce
+
+            try:
+                parse_reduce(cfg.extract.reduce, per_model[m.name])
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"extract.reduce: {err} (model {m.name!r}, models[{i}])"
+                                  ) from None
     if cfg.extract.layers is not None:
         known = [set(arch_layers(m.arch, m.options) or ()) for m in cfg.models
                  if m.layers is None]

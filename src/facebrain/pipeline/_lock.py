@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -73,6 +74,13 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                os.close(fd)
+                warnings.warn(
+                    f"{self.path}: this file system does not support locks ({err}); two runs "
+                    "on this output folder would not be stopped. Use a local folder for --out "
+                    "to be safe.", RuntimeWarning, stacklevel=3)
+                return self
             os.close(fd)
             if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise

@@ -164,3 +164,17 @@ def test_pairs_and_weights_files_enter_the_train_key(tmp_path):
     _rewrite_same_size_same_mtime(weights, bytes(w))
     clear_fingerprint_cache()
     assert json.dumps(_train_fingerprint(cfg), sort_keys=True) != b
+
+
+def test_tree_hash_follows_symlinks_and_survives_loops(tmp_path):
+    store = tmp_path / "annex"
+    store.mkdir()
+    (store / "bold.nii").write_bytes(b"A" * 32)
+    root = tmp_path / "ds"
+    (root / "sub-01").mkdir(parents=True)
+    (root / "sub-01" / "bold.nii").symlink_to(store / "bold.nii")  # a git-annex style link
+    (root / "sub-01" / "loop").symlink_to(root, target_is_directory=True)
+    before = tree_fingerprint(root)
+    _rewrite_same_size_same_mtime(store / "bold.nii", b"B" * 32)
+    clear_fingerprint_cache()
+    assert tree_fingerprint(root) != before

@@ -154,19 +154,31 @@ def clear_fingerprint_cache() -> None:
     _FP_CACHE.clear()
 
 
+#: folders never part of a dataset's content (version-control internals reached via symlinks)
+_SKIP_DIRS = frozenset({"__pycache__", ".git", ".datalad", ".svn", ".hg"})
+
+
 def tree_fingerprint(root: str | os.PathLike, *, exclude: tuple[str, ...] = ()) -> str:
     """Content hash of a folder: every file's relative path, size and SHA-256.
 
     Adding, removing, renaming or rewriting a file in place (an edited
-    ``events.tsv``, a retouched image) changes it. Folders named in ``exclude``
-    (relative to ``root``) and ``__pycache__`` folders are skipped.
+    ``events.tsv``, a retouched image) changes it. Symlinked files and folders
+    are followed (DataLad / git-annex datasets are symlinks); version-control
+    folders (``.git``, ``.datalad``) and the folders named in ``exclude``
+    (relative to ``root``) are skipped.
     """
     root = Path(root)
     skip = {Path(e).as_posix() for e in exclude}
     items = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         rel_dir = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__"
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS
                              and (rel_dir / d).as_posix() not in skip)
         for name in sorted(filenames):
             p = Path(dirpath) / name

@@ -543,7 +543,7 @@ def _brain_fingerprint(cfg: Config):
         return None
     out = {}
     if b.root is not None and b.root.is_dir():
-        out["root"] = tree_fingerprint(b.root)
+        out["root"] = tree_fingerprint(b.root, exclude=("sourcedata",))  # raw DICOMs: unread
     if b.derivatives is not None and b.derivatives.is_dir():
         inside = b.root is not None and b.derivatives.resolve().is_relative_to(b.root.resolve())
         if not inside:

@@ -86,3 +86,20 @@ def test_rsa_layers_keep_the_reference_features(planted, tmp_path):
     bs.stage_rsa(_ctx(tmp_path, layers=["layer4", "pixels"]))
     ref = xr.load_dataset(tmp_path / "rsa__reference.nc")
     assert list(ref["layer"].values) == ["pixels"]
+
+
+def test_nan_layer_in_encoding_is_nan_and_the_others_scored(planted, tmp_path, monkeypatch):
+    good, resp = planted
+    resp = resp.assign_coords(x=("voxel", np.arange(10.0)), y=("voxel", np.zeros(10)),
+                              z=("voxel", np.zeros(10)))
+    monkeypatch.setattr(bs, "load_responses", lambda folder: resp)
+    ctx = _ctx(tmp_path)
+    ctx.config.encoding.n_folds = 2
+    ctx.config.encoding.inner_cv = 2
+    ctx.config.encoding.alphas = [1.0, 100.0]
+    with pytest.warns(RuntimeWarning, match="layer 'layer2' is not finite"):
+        bs.stage_encoding(ctx)  # was: ValueError "Input X contains NaN" for the whole stage
+    res = xr.load_dataset(tmp_path / "encoding__net.nc")
+    assert list(res["layer"].values) == ["layer2", "layer3", "layer4"]
+    assert np.isnan(res["r2"].sel(layer="layer2").values).all()
+    assert np.isfinite(res["r2"].sel(layer=["layer3", "layer4"]).values).all()

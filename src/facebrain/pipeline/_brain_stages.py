@@ -282,12 +282,25 @@ def stage_encoding(ctx: StageContext) -> dict:
             ctx.log(f"[encoding] {name}: none of encoding.layers {e.layers} was extracted; "
                     "skipped")
             continue
-        kw: dict[str, Any] = {"layers": layers, "cv": e.cv, "n_folds": e.n_folds, "inner_cv": e.inner_cv,
-                                  "seed": cfg.seed}
+        # a constant layer is a valid regressor (it explains nothing); NaN/inf is not
+        bad = {k: v for k, v in degenerate_layers(acts[layers]).items() if v != "constant"}
+        for lyr, why in bad.items():
+            msg = (f"encoding: {name} layer {lyr!r} is {why}; it is scored NaN (the other "
+                   "layers are scored)")
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            ctx.log(f"[encoding] warning: {msg}")
+        if len(bad) == len(layers):
+            ctx.log(f"[encoding] {name}: every layer is non-finite; skipped")
+            continue
+        kw: dict[str, Any] = {"layers": [lyr for lyr in layers if lyr not in bad], "cv": e.cv,
+                              "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}
         if e.alphas is not None:
             kw["alphas"] = np.asarray(e.alphas)
         kw = _with_client(evaluate, kw, ctx.client)
         res = evaluate(acts, responses, **kw)
+        if bad:
+            res = res.reindex(layer=layers)
+            res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
         r2 = res["r2"].groupby("roi").mean("voxel")

@@ -157,12 +157,12 @@ def _check_transfer(cfg) -> None:
 
 def _check_brain(cfg) -> None:
     b = cfg.brain
-    if b.source == "none":
-        return
     _positive(b.tr, "brain.tr", minimum=0, kind="float")
     _positive(b.runs, "brain.runs")
     _positive(b.repeats, "brain.repeats")
     _positive(b.snr, "brain.snr", minimum=0, kind="float")
+    if b.source == "none":
+        return
     if not (math.isfinite(b.high_pass) and b.high_pass >= 0):
         raise ConfigError(f"brain.high_pass: expected a frequency >= 0 (Hz), got {b.high_pass!r}")
     _one_of(b.hrf_model, _HRF, "brain.hrf_model")

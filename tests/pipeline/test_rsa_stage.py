@@ -89,7 +89,7 @@ def test_rsa_layers_keep_the_reference_features(planted, tmp_path):
 
 
 def test_nan_layer_in_encoding_is_nan_and_the_others_scored(planted, tmp_path, monkeypatch):
-    good, resp = planted
+    _good, resp = planted
     resp = resp.assign_coords(x=("voxel", np.arange(10.0)), y=("voxel", np.zeros(10)),
                               z=("voxel", np.zeros(10)))
     monkeypatch.setattr(bs, "load_responses", lambda folder: resp)

@@ -42,11 +42,11 @@ def _validate(tmp_path, capsys, data=None, *extra) -> tuple[int, str]:
     ("models[0].layers=[layer9]",
      "models[0].layers[0]: no layer 'layer9' in architecture 'small_resnet'"),
     ("extract.layers=[layer4, embeding]",
-     "extract.layers[1]: no layer 'embeding' in any model's architecture. Did you mean "
-     "'embedding'?"),
+     ("extract.layers[1]: no layer 'embeding' in any model's architecture. Did you mean "
+     "'embedding'?")),
     ("transfer.directions[0].layers=[layr4]",
-     "transfer.directions[0].layers[0]: no layer 'layr4' is extracted for net, sia. "
-     "Did you mean 'layer4'?"),
+     ("transfer.directions[0].layers[0]: no layer 'layr4' is extracted for net, sia. "
+     "Did you mean 'layer4'?")),
     ("rsa.layers=[avgpool, pixel]", "rsa.layers[1]: no layer 'pixel'"),
     ("encoding.layers=[fc]", "encoding.layers[0]: no layer 'fc' is extracted"),
     ("brain.hrf_model=glovr", "brain.hrf_model: unknown value 'glovr'"),

@@ -311,6 +311,18 @@ def run(
     Returns
     -------
     RunResult
+        ``written`` lists the files this run published in the run folder.
+
+    Raises
+    ------
+    ConfigError
+        Invalid config or ``out`` (empty, or a file).
+    RunLockedError
+        Another run holds the run folder (the message names its pid, host and start).
+    DiskFullError
+        The device filled up; finished stages are kept and a rerun continues.
+    StageError
+        A stage failed (the cause is attached).
 
     Examples
     --------

@@ -208,3 +208,32 @@ def test_a_failed_first_stage_leaves_no_old_artefacts(tmp_path):
         run(CONFIG, out=tmp_path, stages=[Stage("a", boom, (), lambda c: None)],
             log=lambda s: None)
     assert not any((tmp_path / n).exists() for n in ("report.html", "results.nc", "report.png"))
+
+
+def test_full_disk_in_extraction_then_rerun_continues(tmp_path, monkeypatch):
+    import errno
+
+    import zarr.storage._local as local
+
+    from facebrain._errors import DiskFullError
+
+    real, count = local._put, {"n": 0}
+
+    def put(path, value, exclusive=False):
+        count["n"] += 1
+        if count["n"] >= 6:  # the disk fills while the store's skeleton is written
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, value, exclusive=exclusive)
+
+    cfg = {**TINY, "report": {"enabled": False}}
+    monkeypatch.setattr(local, "_put", put)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DiskFullError, match="no space left on device") as info:
+            run(cfg, out=tmp_path, log=lambda s: None)
+        assert info.value.errno == errno.ENOSPC and "net.zarr" in str(info.value)
+        assert json.loads((tmp_path / "run.json").read_text())["statuses"]["extract"] == "failed"
+        monkeypatch.undo()  # space freed: the rerun continues (was: KeyError '_batches_done')
+        res = run(cfg, out=tmp_path, log=lambda s: None)
+    assert res.statuses["stimuli"] == "cached" and res.statuses["extract"] == "resumed"
+    assert res.statuses["rsa"] == "computed" and (tmp_path / "results.nc").is_file()

@@ -178,3 +178,20 @@ def test_tree_hash_follows_symlinks_and_survives_loops(tmp_path):
     _rewrite_same_size_same_mtime(store / "bold.nii", b"B" * 32)
     clear_fingerprint_cache()
     assert tree_fingerprint(root) != before
+
+
+def test_unreadable_input_file_is_a_named_error(tmp_path):
+    from facebrain.pipeline import Stage, StageError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("x")
+
+    def fp(cfg):
+        raise PermissionError(13, "Permission denied", str(data / "a.txt"))
+
+    stages = [Stage("a", lambda ctx: None, (), lambda c: None, fp)]
+    with pytest.raises(StageError, match=r"stage 'a': cannot read input .*a.txt to hash it"):
+        run({"stimuli": {"test": {"source": "synthetic_kdef"}},
+             "models": [{"name": "net", "arch": "small_resnet"}], "brain": {"source": "none"}},
+            out=tmp_path / "run", stages=stages, log=lambda s: None)

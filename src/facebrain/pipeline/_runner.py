@@ -416,7 +416,13 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
                 timings[stage.name] = 0.0
                 log(f"[{stage.name}] disabled")
                 continue
-            key = stage_key(stage, cfg, keys)
+            try:
+                key = stage_key(stage, cfg, keys)
+            except OSError as err:  # an input file that cannot be read for its hash
+                raise StageError(
+                    f"stage {stage.name!r}: cannot read input {err.filename or ''} to hash it "
+                    f"({err.strerror or err}); check that the file exists and is readable."
+                ) from err
             keys[stage.name] = key
             final = run_dir / stage.name / key
             partial = run_dir / stage.name / f"{key}.partial"

@@ -177,6 +177,18 @@ def test_full_disk_stops_with_a_clear_error_and_nothing_marked_done(tmp_path):
     assert not any((tmp_path / "a").glob("*/" + MANIFEST))
 
 
+def test_full_disk_hidden_in_a_runtime_error_is_named(tmp_path):
+    def torch_like(ctx):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:  # torch's zip writer replaces it with this
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+
+    stages = [Stage("a", torch_like, (), lambda c: None)]
+    with pytest.raises(DiskFullError, match="unexpected pos"):
+        run(CONFIG, out=tmp_path, stages=stages, log=lambda s: None)
+
+
 def test_disabled_stage_passes_none_and_dependents_say_so(tmp_path):
     def needs(ctx):
         ctx.input("a")

@@ -473,6 +473,11 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
             except FacebrainError:
                 raise
             except Exception as err:  # name the stage; the cause stays attached
+                if _enospc_in_chain(err):  # e.g. torch's zip writer wrapping the OSError
+                    raise DiskFullError(
+                        f"stage {stage.name!r}: no space left on device while writing in "
+                        f"{partial} ({type(err).__name__}: {err}). Free some space and run "
+                        "again: finished stages are kept.", partial) from err
                 raise StageError(f"stage {stage.name!r} failed: {type(err).__name__}: {err}"
                                  ) from err
             elapsed = time.perf_counter() - t0
@@ -509,6 +514,17 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
     _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, ok=True)
     return RunResult(run_dir=run_dir, config=cfg, keys=keys, dirs=dirs, timings=timings,
                      statuses=statuses, summaries=summaries, written=written)
+
+
+def _enospc_in_chain(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it was raised from is ``OSError(ENOSPC)``."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bool) -> None:

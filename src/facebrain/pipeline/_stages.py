@@ -322,8 +322,9 @@ def stage_train(ctx: StageContext) -> dict:
                                 weights_sha256=cached_file_sha256(m.weights))
                 else:
                     model = _seeded_create(m.arch, seed, num_classes=m.num_classes, **kw)
-                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp:
-                        torch.save(model.state_dict(), tmp)
+                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp, \
+                            open(tmp, "wb") as f:  # a file object: ENOSPC stays an OSError
+                        torch.save(model.state_dict(), f)
                     info.update(weights="weights.pt")
             except StageError:
                 raise

@@ -7,10 +7,14 @@ They subclass the builtin exception a user would expect (``ValueError``,
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "DataFormatError",
+    "DiskFullError",
     "FacebrainError",
     "MissingDependencyError",
+    "RunLockedError",
     "StimulusMismatchError",
     "TimingError",
     "WeightsError",
@@ -40,3 +44,20 @@ class WeightsError(FacebrainError, ValueError):
 class TimingError(DataFormatError):
     """fMRI timing that cannot be right: a TR that disagrees with the NIfTI header or is
     not in seconds, or events outside a run's acquisition window."""
+
+
+class DiskFullError(FacebrainError, OSError):
+    """A write failed because the device is full (``errno.ENOSPC``); names the path.
+
+    Nothing was left half-written: free space and run again to continue.
+    """
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(errno.ENOSPC, message, *([str(path)] if path is not None else []))
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class RunLockedError(FacebrainError, RuntimeError):
+    """Another facebrain run holds the output folder's lock (names its pid, host, start)."""

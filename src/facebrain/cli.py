@@ -76,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         res = run(args.config, out=args.out, from_stage=args.from_stage,
                   scheduler=args.scheduler, overrides=args.overrides)
-        if res.report.is_file():
-            print(f"report: {res.report}")
-        if res.results.is_file():
-            print(f"results: {res.results}")
+        # only what this run wrote (an older report in the folder was removed, not reused)
+        for path in res.written:
+            if path.name in ("report.html", "results.nc"):
+                print(f"{'report' if path.suffix == '.html' else 'results'}: {path}")
         return 0
     except ConfigError as err:
         print(f"facebrain: invalid config: {err}", file=sys.stderr)

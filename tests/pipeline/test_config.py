@@ -116,10 +116,10 @@ def test_env_expansion(tmp_path):
 
 def test_overrides_strings_and_mapping():
     cfg = load_config(overrides=["models[0].train.epochs=1", "stimuli.train.n_identities=4",
-                                 "extract.layers=[layer1, layer4]", "rsa.bootstrap=0"])
+                                 "extract.layers=[layer1, layer2, layer4]", "rsa.bootstrap=0"])
     assert cfg.models[0].train.epochs == 1
     assert cfg.stimuli["train"].n_identities == 4
-    assert cfg.extract.layers == ["layer1", "layer4"]
+    assert cfg.extract.layers == ["layer1", "layer2", "layer4"]
     cfg = load_config(minimal(), overrides={"encoding.alphas": [1, 10], "brain.source": "none"})
     assert cfg.encoding.alphas == [1.0, 10.0]
     with pytest.raises(ConfigError, match=r"models\[5\] does not exist"):

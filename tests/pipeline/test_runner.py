@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from facebrain._errors import DiskFullError
 from facebrain.pipeline import Stage, StageError, load_config, run
 from facebrain.pipeline._cache import MANIFEST
 
@@ -169,9 +170,23 @@ def test_full_disk_stops_with_a_clear_error_and_nothing_marked_done(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     stages = [Stage("a", full, (), lambda c: None)]
-    with pytest.raises(StageError, match="no space left on device while writing .*rerun|run again"):
+    with pytest.raises(DiskFullError, match="no space left on device while writing .*run again"
+                       ) as info:
         run(CONFIG, out=tmp_path, stages=stages)
+    assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
     assert not any((tmp_path / "a").glob("*/" + MANIFEST))
+
+
+def test_full_disk_hidden_in_a_runtime_error_is_named(tmp_path):
+    def torch_like(ctx):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:  # torch's zip writer replaces it with this
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+
+    stages = [Stage("a", torch_like, (), lambda c: None)]
+    with pytest.raises(DiskFullError, match="unexpected pos"):
+        run(CONFIG, out=tmp_path, stages=stages, log=lambda s: None)
 
 
 def test_disabled_stage_passes_none_and_dependents_say_so(tmp_path):

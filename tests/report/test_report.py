@@ -146,3 +146,23 @@ def test_browser_check_catches_broken_images_and_errors(tmp_path, chromium):
     result = check_in_browser(page)
     assert result["broken"] == ["broken one"]
     assert any("undefinedFunction" in e for e in result["errors"])
+
+
+def test_dollar_signs_in_labels_do_not_kill_the_report():
+    # a '$' pair is matplotlib mathtext; "$_$" is invalid math and used to abort savefig
+    from facebrain.report import _figures as F
+    from facebrain.report._html import figure_to_base64
+
+    rng = np.random.default_rng(3)
+    data = _fakes.report_data(rng)
+    rename = {"layer": [f"l$_${i}" for i in range(1, len(_fakes.LAYERS) + 1)]}
+    rsa = {f"net$_${k}": ds.assign_coords(rename) for k, ds in data.rsa.items()}
+    enc = {f"enc$^$ {k}": ds.assign_coords(rename) for k, ds in data.encoding.items()}
+    figs = [F.fig_rsa_profiles(rsa), F.fig_encoding_profiles(enc),
+            F.fig_training({"cost $5 $_$ net": data.training["idnet"]})]
+    for fig in figs:
+        png = base64.b64decode(figure_to_base64(fig))
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    rep = HtmlReport("a $_$ title")
+    rep.figure(rep.section("s", "S"), F.fig_rsa_profiles(rsa), "RSA of net$_$ layers")
+    assert "net$_$" in rep.render()

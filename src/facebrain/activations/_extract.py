@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -170,6 +171,11 @@ def extract(
         if store is not None:
             st = ActivationStore(store)
             if st.exists() and not resume:
+                st.remove()
+            if st.exists() and st.read_fingerprint() is not None and not st.is_complete():
+                # creation was cut short (full disk, kill): no batch is done, start it afresh
+                warnings.warn(f"{store}: the store was only partly created (interrupted); "
+                              "creating it again", RuntimeWarning, stacklevel=2)
                 st.remove()
             if st.exists():
                 st.check_resumable(fingerprint, list(map(str, stimuli.ids)))

@@ -16,6 +16,7 @@ Layout (zarr format 2, readable by any zarr library):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import FacebrainError
+from .._errors import DiskFullError, FacebrainError
 
 __all__ = ["ActivationStore", "StoreMismatchError"]
 
@@ -110,9 +111,37 @@ class ActivationStore:
             )
         shutil.rmtree(self.path)
 
+    def is_complete(self) -> bool:
+        """True when the store's skeleton (coordinates, every layer, markers) was fully created.
+
+        A store whose creation was cut short (full disk, kill) by an older version that
+        wrote in place has the fingerprint but lacks arrays; it holds no data yet.
+        """
+        import zarr
+
+        fingerprint = self.read_fingerprint()
+        if fingerprint is None:
+            return False
+        try:
+            group = zarr.open_group(str(self.path), mode="r", zarr_format=2)
+            names = set(group.array_keys())
+        except (ValueError, OSError, KeyError):
+            return False
+        needed = {MARKER_VAR, "stimulus", *fingerprint.get("layers", [])}
+        return needed <= names
+
     def create(self, template, fingerprint: dict, chunks: dict[str, tuple[int, int]],
                n_batches: int) -> None:
-        """Write metadata and coordinates of ``template`` (a lazy Dataset); no data."""
+        """Write metadata and coordinates of ``template`` (a lazy Dataset); no data.
+
+        The skeleton is written into a hidden sibling folder and renamed onto ``path``
+        when complete, so a full disk or a kill never leaves a half-created store.
+
+        Raises
+        ------
+        DiskFullError
+            The device filled up while creating the store (nothing is left behind).
+        """
         import dask.array as da
 
         encoding = {name: {"chunks": chunks[name]} for name in template.data_vars}
@@ -120,10 +149,26 @@ class ActivationStore:
         template[MARKER_VAR] = ("_batch", da.zeros(n_batches, dtype=np.uint8, chunks=1))
         encoding[MARKER_VAR] = {"chunks": (1,), "_FillValue": 0}
         template.attrs[FINGERPRINT_KEY] = json.dumps(fingerprint, sort_keys=True)
-        template.to_zarr(
-            str(self.path), mode="w", compute=False, zarr_format=2, consolidated=False,
-            encoding=encoding,
-        )
+        for old in self.path.parent.glob(f".{self.path.name}.creating-*"):
+            shutil.rmtree(old, ignore_errors=True)  # left by a killed creation
+        tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
+        try:
+            template.to_zarr(
+                str(tmp), mode="w", compute=False, zarr_format=2, consolidated=False,
+                encoding=encoding,
+            )
+            os.replace(tmp, self.path)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if err.errno == errno.ENOSPC:
+                raise DiskFullError(
+                    f"no space left on device while creating the activation store {self.path};"
+                    " nothing was left half-created. Free some space and run again.",
+                    self.path) from err
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     def write_batch(self, k: int, start: int, arrays: dict[str, np.ndarray]) -> None:
         """Write every layer of batch ``k`` and then its completion marker."""

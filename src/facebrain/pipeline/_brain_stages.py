@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +207,21 @@ def stage_rsa(ctx: StageContext) -> dict:
     summary = {}
     for name in _candidates(cfg, r.models):
         acts = _aligned(load_activations(ctx.input("extract"), name), responses)
-        if r.layers is not None:
-            acts = acts[[lyr for lyr in r.layers if lyr in acts.data_vars]]
+        layers = _selected_layers(acts, r.layers, name)
+        if not layers:
+            ctx.log(f"[rsa] {name}: none of rsa.layers {r.layers} was extracted; skipped")
+            continue
+        acts = acts[layers]
+        bad = degenerate_layers(acts)
+        for lyr, why in bad.items():
+            msg = (f"rsa: {name} layer {lyr!r} is {why} across the brain's stimuli; its RDM is "
+                   "undefined, so it is scored NaN (the other layers are scored)")
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            ctx.log(f"[rsa] warning: {msg}")
+        if len(bad) == len(layers):
+            ctx.log(f"[rsa] {name}: every layer is constant or non-finite; skipped")
+            continue
+        acts = acts[[lyr for lyr in layers if lyr not in bad]]
         if r.standardize:
             acts = standardize_units(acts)
         kw = _with_client(compare, {"method": r.method, "bootstrap": r.bootstrap, "over": r.over,
@@ -217,10 +231,40 @@ def stage_rsa(ctx: StageContext) -> dict:
         if "rdm_method" in inspect.signature(compare).parameters:
             kw["rdm_method"] = r.rdm_method
         res = compare(acts, responses, **kw)
+        if bad:  # the degenerate layers as NaN rows, in the extracted order
+            res = res.reindex(layer=layers)
+            res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"rsa__{name}.nc")
         summary[name] = _best_per_roi(res["score_mean"])
     return summary
+
+
+def _selected_layers(acts, wanted: list[str] | None, name: str) -> list[str]:
+    """Layers of ``acts`` named in ``wanted`` (all when None).
+
+    The reference features (pixels, one-hot labels) are the baselines beside every
+    network: when ``wanted`` names none of them, all of them are kept.
+    """
+    have = list(acts.data_vars)
+    if wanted is None:
+        return have
+    picked = [lyr for lyr in wanted if lyr in have]
+    if name == REFERENCE and not picked:
+        return have
+    return picked
+
+
+def degenerate_layers(acts) -> dict[str, str]:
+    """``{layer: reason}`` for layers with non-finite values or identical for every stimulus."""
+    out = {}
+    for name in acts.data_vars:
+        x = np.asarray(acts[name].values, dtype=np.float64).reshape(acts.sizes["stimulus"], -1)
+        if not np.isfinite(x).all():
+            out[str(name)] = "not finite (NaN or inf)"
+        elif x.shape[0] > 1 and np.all(x == x[:1]):
+            out[str(name)] = "constant"
+    return out
 
 
 def standardize_units(acts):
@@ -252,13 +296,30 @@ def stage_encoding(ctx: StageContext) -> dict:
     summary = {}
     for name in _candidates(cfg, e.models):
         acts = _aligned(load_activations(ctx.input("extract"), name), responses)
-        layers = [lyr for lyr in (e.layers or list(acts.data_vars)) if lyr in acts.data_vars]
-        kw: dict[str, Any] = {"layers": layers, "cv": e.cv, "n_folds": e.n_folds, "inner_cv": e.inner_cv,
-                                  "seed": cfg.seed}
+        layers = _selected_layers(acts, e.layers, name)
+        if not layers:
+            ctx.log(f"[encoding] {name}: none of encoding.layers {e.layers} was extracted; "
+                    "skipped")
+            continue
+        # a constant layer is a valid regressor (it explains nothing); NaN/inf is not
+        bad = {k: v for k, v in degenerate_layers(acts[layers]).items() if v != "constant"}
+        for lyr, why in bad.items():
+            msg = (f"encoding: {name} layer {lyr!r} is {why}; it is scored NaN (the other "
+                   "layers are scored)")
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            ctx.log(f"[encoding] warning: {msg}")
+        if len(bad) == len(layers):
+            ctx.log(f"[encoding] {name}: every layer is non-finite; skipped")
+            continue
+        kw: dict[str, Any] = {"layers": [lyr for lyr in layers if lyr not in bad], "cv": e.cv,
+                              "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}
         if e.alphas is not None:
             kw["alphas"] = np.asarray(e.alphas)
         kw = _with_client(evaluate, kw, ctx.client)
         res = evaluate(acts, responses, **kw)
+        if bad:
+            res = res.reindex(layer=layers)
+            res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
         r2 = res["r2"].groupby("roi").mean("voxel")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ._typed import ConfigError, apply_overrides, convert, expand_env, to_plain
+from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
 __all__ = [
     "BrainConfig",
@@ -442,6 +442,9 @@ class Config:
                         f"models[{i}].arch: unknown architecture {m.arch!r}.{hint} "
                         f"Registered: {', '.join(known)}"
                     )
+        from ._checks import check_values
+
+        check_values(self)
 
     # ------------------------------------------------------------------ helpers
     def model(self, name: str) -> ModelConfig:
@@ -510,7 +513,7 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = safe_load(path.read_text(), str(path))
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         origin = str(path)

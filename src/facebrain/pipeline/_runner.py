@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._errors import FacebrainError
+from .._errors import DiskFullError, FacebrainError
 from .._utils import atomic_path, file_sha256, stable_hash
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
 from ._config import Config, load_config
+from ._lock import RunLock
 from ._typed import ConfigError, to_plain
 
 __all__ = ["RunResult", "Stage", "StageContext", "StageError", "run"]
@@ -114,6 +115,7 @@ class RunResult:
     timings: dict[str, float]
     statuses: dict[str, str]
     summaries: dict[str, dict]
+    written: list[Path] = field(default_factory=list)
 
     @property
     def report(self) -> Path:
@@ -128,31 +130,71 @@ _FP_CACHE: dict[tuple, str] = {}
 
 
 def cached_file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, memoised on (path, size, mtime) within the process."""
+    """SHA-256 of a file's content, memoised within one run.
+
+    The memo key is ``(path, device, inode, size, mtime_ns, ctime_ns)`` and
+    :func:`run` clears the memo when it starts, so every run reads every input
+    file once: a file rewritten in place (even with the same size and with its
+    mtime restored, as ``cp -p``, ``rsync -t`` or ``touch -r`` do) changes the
+    hash. ``size + mtime`` alone would miss those edits and the edits made
+    within one timestamp tick, serving stale numbers; hashing costs one read
+    of the inputs per run (about 1 s per GB), which is the price of never
+    being stale.
+    """
     p = Path(path)
     st = p.stat()
-    k = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    k = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if k not in _FP_CACHE:
         _FP_CACHE[k] = file_sha256(p)
     return _FP_CACHE[k]
 
 
-def tree_fingerprint(root: str | os.PathLike) -> str:
-    """Cheap change detection for a dataset folder.
+def clear_fingerprint_cache() -> None:
+    """Forget memoised input hashes (done at the start of every :func:`run`)."""
+    _FP_CACHE.clear()
 
-    Hashes every directory's relative path, mtime and sorted entry names (no
-    per-file ``stat``, so a tree of millions of images costs one directory
-    listing each). Adding, removing or renaming a file changes it; rewriting a
-    file in place under the same name does not (use ``--from stimuli`` then).
+
+#: folders never part of a dataset's content (version-control internals reached via symlinks)
+_SKIP_DIRS = frozenset({"__pycache__", ".git", ".datalad", ".svn", ".hg"})
+
+
+def tree_fingerprint(root: str | os.PathLike, *, exclude: tuple[str, ...] = ()) -> str:
+    """Content hash of a folder: every file's relative path, size and SHA-256.
+
+    Adding, removing, renaming or rewriting a file in place (an edited
+    ``events.tsv``, a retouched image) changes it. Symlinked files and folders
+    are followed (DataLad / git-annex datasets are symlinks); version-control
+    folders (``.git``, ``.datalad``) and the folders named in ``exclude``
+    (relative to ``root``) are skipped.
     """
     root = Path(root)
+    skip = {Path(e).as_posix() for e in exclude}
     items = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         st = os.stat(dirpath)
-        items.append((Path(dirpath).relative_to(root).as_posix(), st.st_mtime_ns,
-                      stable_hash(sorted(filenames), length=16)))
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        rel_dir = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS
+                             and (rel_dir / d).as_posix() not in skip)
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if not p.is_file():
+                continue
+            items.append(((rel_dir / name).as_posix(), p.stat().st_size, cached_file_sha256(p)))
     return stable_hash(items, length=32)
+
+
+def files_fingerprint(paths) -> dict[str, str | None]:
+    """``{path: sha256 or None if missing}`` for individual input files."""
+    out = {}
+    for p in paths:
+        p = Path(p)
+        out[str(p)] = cached_file_sha256(p) if p.is_file() else None
+    return out
 
 
 _CODE_CACHE: dict[str, str] = {}
@@ -269,6 +311,18 @@ def run(
     Returns
     -------
     RunResult
+        ``written`` lists the files this run published in the run folder.
+
+    Raises
+    ------
+    ConfigError
+        Invalid config or ``out`` (empty, or a file).
+    RunLockedError
+        Another run holds the run folder (the message names its pid, host and start).
+    DiskFullError
+        The device filled up; finished stages are kept and a rerun continues.
+    StageError
+        A stage failed (the cause is attached).
 
     Examples
     --------
@@ -290,24 +344,73 @@ def run(
     names = [s.name for s in stages]
     if from_stage is not None and from_stage not in names:
         raise ConfigError(f"--from: unknown stage {from_stage!r}; stages are {', '.join(names)}")
-    run_dir = Path(out) if out is not None else Path("results") / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = check_out_dir(out, cfg.name)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--out: {run_dir} (or a folder above it) is a file; give a folder "
+                          "for the run's outputs.") from None
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise DiskFullError(f"no space left on device to create {run_dir}", run_dir) from err
+        raise ConfigError(f"--out: cannot create {run_dir}: {err}") from err
+    with RunLock(run_dir) as lock:
+        if lock.stale:
+            log(f"[run] taking over the lock of a run that died without releasing it "
+                f"(pid {lock.stale.get('pid', '?')} on {lock.stale.get('host', '?')}, "
+                f"started {lock.stale.get('started', '?')})")
+        return _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log)
+
+
+def check_out_dir(out: str | os.PathLike | None, name: str) -> Path:
+    """The run folder for ``--out`` (default ``results/<name>``); refuse '' and files."""
+    if out is None:
+        return Path("results") / name
+    if str(out).strip() == "":
+        raise ConfigError("--out: empty path; give a folder for the run's outputs, e.g. "
+                          "--out results/demo (or leave --out out for results/<config name>).")
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out: {run_dir} is a file, not a folder; give a folder for the "
+                          "run's outputs (it is created if missing).")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out: {parent} (a folder above {run_dir}) is a file; give "
+                                  "a folder for the run's outputs.")
+            break
+    return run_dir
+
+
+#: files :func:`run` publishes in the run folder
+ARTEFACTS = ("report.html", "report.png", "results.nc")
+
+
+def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> RunResult:
+    clear_fingerprint_cache()  # hash every input file afresh in every run
+    # whatever is published in the run folder is from the last run that reached its end:
+    # clear the previous run's files first, so a failed or killed run never shows them
+    for name in ARTEFACTS:
+        if (run_dir / name).is_file() or (run_dir / name).is_symlink():
+            (run_dir / name).unlink()
 
     own_client = own_cluster = None
     address = scheduler or cfg.scheduler
-    if client is None and address:
-        own_client, own_cluster = _connect(address)
-        client = own_client
-        log(f"[scheduler] connected to {client.scheduler.address if client else address}")
-
     keys: dict[str, str | None] = {}
     dirs: dict[str, Path | None] = {}
     timings: dict[str, float] = {}
     statuses: dict[str, str] = {}
     summaries: dict[str, dict] = {}
+    written: list[Path] = []
     forcing = False
+    current = None
     try:
+        if client is None and address:
+            own_client, own_cluster = _connect(address)
+            client = own_client
+            log(f"[scheduler] connected to {client.scheduler.address if client else address}")
         for stage in stages:
+            current = stage.name
             forcing = forcing or stage.name == from_stage
             if not stage.enabled(cfg):
                 keys[stage.name] = None
@@ -316,7 +419,13 @@ def run(
                 timings[stage.name] = 0.0
                 log(f"[{stage.name}] disabled")
                 continue
-            key = stage_key(stage, cfg, keys)
+            try:
+                key = stage_key(stage, cfg, keys)
+            except OSError as err:  # an input file that cannot be read for its hash
+                raise StageError(
+                    f"stage {stage.name!r}: cannot read input {err.filename or ''} to hash it "
+                    f"({err.strerror or err}); check that the file exists and is readable."
+                ) from err
             keys[stage.name] = key
             final = run_dir / stage.name / key
             partial = run_dir / stage.name / f"{key}.partial"
@@ -357,60 +466,122 @@ def run(
                     summary = stage.fn(ctx) or {}
             except OSError as err:
                 if err.errno == errno.ENOSPC:
-                    raise StageError(
-                        f"stage {stage.name!r}: no space left on device while writing {partial}. "
-                        "Free some space and run again: finished stages are kept, and this one "
-                        "is not marked done."
-                    ) from err
+                    raise DiskFullError(
+                        f"stage {stage.name!r}: no space left on device while writing "
+                        f"{err.filename or partial}. Free some space and run again: finished "
+                        "stages are kept, and this one resumes or restarts (it is not marked "
+                        "done).", err.filename or partial) from err
                 raise StageError(f"stage {stage.name!r} failed: {type(err).__name__}: {err}"
                                  ) from err
             except FacebrainError:
                 raise
             except Exception as err:  # name the stage; the cause stays attached
+                if _enospc_in_chain(err):  # e.g. torch's zip writer wrapping the OSError
+                    raise DiskFullError(
+                        f"stage {stage.name!r}: no space left on device while writing in "
+                        f"{partial} ({type(err).__name__}: {err}). Free some space and run "
+                        "again: finished stages are kept.", partial) from err
                 raise StageError(f"stage {stage.name!r} failed: {type(err).__name__}: {err}"
                                  ) from err
             elapsed = time.perf_counter() - t0
-            write_manifest(partial, {
-                "stage": stage.name, "key": key, "inputs": ctx.keys,
-                "config": to_plain(stage.section(cfg)), "elapsed_s": elapsed,
-                "facebrain_version": __version__, "summary": summary,
-            })
+            try:
+                write_manifest(partial, {
+                    "stage": stage.name, "key": key, "inputs": ctx.keys,
+                    "config": to_plain(stage.section(cfg)), "elapsed_s": elapsed,
+                    "facebrain_version": __version__, "summary": summary,
+                })
+            except OSError as err:
+                if err.errno == errno.ENOSPC:
+                    raise DiskFullError(
+                        f"stage {stage.name!r}: no space left on device while writing its "
+                        f"manifest in {partial}. Free some space and run again.", partial
+                    ) from err
+                raise
             os.replace(partial, final)
             dirs[stage.name] = final
             statuses[stage.name] = "resumed" if resumed else "computed"
             timings[stage.name] = elapsed
             summaries[stage.name] = summary
             log(f"[{stage.name}] {elapsed:.1f} s" + (" (resumed)" if resumed else ""))
+    except BaseException:
+        if current is not None and current not in statuses:
+            statuses[current] = "failed"
+        statuses.update({st.name: "not run" for st in stages if st.name not in statuses})
+        _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, ok=False)
+        raise
     finally:
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
-    _write_json(run_dir / "run.json", {
-        "config": cfg.to_dict(), "config_source": cfg.source, "keys": keys,
-        "dirs": {k: str(v) if v else None for k, v in dirs.items()},
-        "timings_s": timings, "statuses": statuses, "facebrain_version": __version__,
-    })
-    _publish(run_dir, dirs.get("report"))
+    _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, ok=True)
     return RunResult(run_dir=run_dir, config=cfg, keys=keys, dirs=dirs, timings=timings,
-                     statuses=statuses, summaries=summaries)
+                     statuses=statuses, summaries=summaries, written=written)
 
 
-def _publish(run_dir: Path, report_dir: Path | None) -> None:
+def _enospc_in_chain(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it was raised from is ``OSError(ENOSPC)``."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bool) -> None:
+    """Write run.json and publish report/results from this run's finished stages.
+
+    Never raises on a failed run (the stage's own error is the one to show).
+    """
+    try:
+        _write_json(run_dir / "run.json", {
+            "config": cfg.to_dict(), "config_source": cfg.source, "keys": keys,
+            "dirs": {k: str(v) if v else None for k, v in dirs.items()},
+            "timings_s": timings, "statuses": statuses, "facebrain_version": __version__,
+            "finished": ok,
+        })
+        written.extend(_publish(run_dir, dirs.get("report")))
+        if not (run_dir / "results.nc").is_file():
+            path = _results_from_stages(run_dir, cfg, keys, dirs, timings, statuses)
+            if path is not None:
+                written.append(path)
+    except Exception as err:
+        if ok:
+            raise
+        log(f"[run] could not write results.nc from the finished stages: {err}")
+
+
+def _results_from_stages(run_dir, cfg, keys, dirs, timings, statuses) -> Path | None:
+    """``results.nc`` from the finished stages' outputs (no report, or it failed)."""
+    from ..report._build import collect_run, result_groups
+    from ..report._results import write_results
+
+    ctx = StageContext(config=cfg, stage="results", dir=run_dir, run_dir=run_dir,
+                       inputs={k: v for k, v in dirs.items() if v is not None},
+                       keys=dict(keys), log=lambda line: None, timings=dict(timings),
+                       statuses=dict(statuses))
+    groups = result_groups(collect_run(ctx, figures=False))
+    if not groups:
+        return None
+    return write_results(groups, run_dir / "results.nc")
+
+
+def _publish(run_dir: Path, report_dir: Path | None) -> list[Path]:
     """Copy the report stage's ``report.html`` / ``results.nc`` to the run folder (atomically)."""
     if report_dir is None:
-        return
+        return []
     import shutil
 
-    for name in ("report.html", "results.nc", "report.png"):
+    out = []
+    for name in ARTEFACTS:
         src = report_dir / name
         if not src.is_file():
             continue
         dst = run_dir / name
-        if dst.is_file() and dst.stat().st_size == src.stat().st_size and \
-                file_sha256(dst) == file_sha256(src):
-            continue
         with atomic_path(dst, suffix=Path(name).suffix) as tmp:
             shutil.copyfile(src, tmp)
             tmp.chmod(0o644)
-
+        out.append(dst)
+    return out

@@ -17,9 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import atomic_path
+from .._utils import atomic_path, stable_hash
 from ._config import Config, ModelConfig, StimulusConfig
-from ._runner import Stage, StageContext, StageError, cached_file_sha256, tree_fingerprint
+from ._runner import (
+    Stage,
+    StageContext,
+    StageError,
+    cached_file_sha256,
+    files_fingerprint,
+    tree_fingerprint,
+)
 
 __all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "load_stimuli"]
 
@@ -128,13 +135,37 @@ def build_stimulus_set(spec: StimulusConfig, seed: int):
 
 
 def _stimuli_fingerprint(cfg: Config):
+    """Content of every input file of every stimulus set (images, tables, manifests)."""
     out = {}
     for name, spec in cfg.stimuli.items():
+        part = {}
         if spec.root is not None and spec.root.is_dir():
-            out[name] = tree_fingerprint(spec.root)
-        elif spec.path is not None and spec.path.is_file():
-            out[name] = cached_file_sha256(spec.path)
+            part["root"] = tree_fingerprint(spec.root)
+        if spec.path is not None and spec.path.is_file():
+            part["path"] = cached_file_sha256(spec.path)
+            part["images"] = _table_images_fingerprint(spec)
+        out[name] = part
     return out
+
+
+def _table_images_fingerprint(spec: StimulusConfig):
+    """Hashes of the image files a manifest / table lists (they may live outside ``root``)."""
+    if spec.source not in ("manifest", "table") or spec.path.suffix.lower() != ".csv":
+        return None
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(spec.path, dtype=str, keep_default_na=False)
+    except Exception:  # noqa: BLE001 - the loader reports a malformed table itself
+        return None
+    if "path" not in table.columns:
+        return None
+    base = spec.root if spec.root is not None else spec.path.parent
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p in table["path"] if p]
+    if spec.root is not None and spec.root.is_dir():  # files under root: in its tree hash
+        root = spec.root.resolve()
+        paths = [p for p in paths if not p.resolve().is_relative_to(root)]
+    return stable_hash(sorted(files_fingerprint(paths).items()), length=32)
 
 
 def stage_stimuli(ctx: StageContext) -> dict:
@@ -200,8 +231,14 @@ def _train_section(cfg: Config):
 
 
 def _train_fingerprint(cfg: Config):
-    return {m.name: cached_file_sha256(m.weights) for m in cfg.models
-            if m.weights is not None and m.weights.is_file()}
+    """Content of weight files and verification pairs files."""
+    out = {m.name: cached_file_sha256(m.weights) for m in cfg.models
+           if m.weights is not None and m.weights.is_file()}
+    pairs = [m.train.pairs_file for m in cfg.models
+             if m.train is not None and m.train.pairs_file is not None]
+    if pairs:
+        out["pairs_files"] = files_fingerprint(pairs)
+    return out
 
 
 def _seeded_create(arch: str, seed: int, **kwargs):
@@ -236,7 +273,8 @@ def stage_train(ctx: StageContext) -> dict:
             try:
                 if m.weights is not None:
                     model = _seeded_create(m.arch, seed, weights=m.weights, num_classes=n_cls,
-                                           new_head=m.new_head, **kw)
+                                           new_head=m.new_head,
+                                           **({"sha256": m.sha256} if m.sha256 else {}), **kw)
                 else:
                     model = _seeded_create(m.arch, seed, num_classes=n_cls, **kw)
             except Exception as err:
@@ -263,7 +301,12 @@ def stage_train(ctx: StageContext) -> dict:
             else:
                 result = api("training", "fit_classifier")(model, stim, target=t.target,
                                                             **common)
-            weights = mdir / "best.pt" if (mdir / "best.pt").is_file() else mdir / "last.pt"
+            from ..training._checkpoint import reconcile_best
+
+            # best.pt must be the epoch last.pt names as best (a kill between the two
+            # writes is repaired here; best.pt from another run raises)
+            best = reconcile_best(mdir)
+            weights = best if best is not None and best.is_file() else mdir / "last.pt"
             if not weights.is_file():
                 raise StageError(f"training {m.name!r} wrote no checkpoint into {mdir}")
             info.update(num_classes=n_cls, weights=weights.name, trained=True,
@@ -279,8 +322,9 @@ def stage_train(ctx: StageContext) -> dict:
                                 weights_sha256=cached_file_sha256(m.weights))
                 else:
                     model = _seeded_create(m.arch, seed, num_classes=m.num_classes, **kw)
-                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp:
-                        torch.save(model.state_dict(), tmp)
+                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp, \
+                            open(tmp, "wb") as f:  # a file object: ENOSPC stays an OSError
+                        torch.save(model.state_dict(), f)
                     info.update(weights="weights.pt")
                     if getattr(model, "weights_sha256", None):  # packaged pretrained weights
                         info.update(pretrained_from=model.weights_path,
@@ -497,6 +541,23 @@ def _without_runtime(d: dict) -> dict:
     return {k: v for k, v in d.items() if k not in ("threads", "scheduler", "source")}
 
 
+def _brain_fingerprint(cfg: Config):
+    """Content of the BIDS dataset (bold, events, sidecars, confounds, masks) and mask files."""
+    b = cfg.brain
+    if b.source != "bids":
+        return None
+    out = {}
+    if b.root is not None and b.root.is_dir():
+        out["root"] = tree_fingerprint(b.root, exclude=("sourcedata",))  # raw DICOMs: unread
+    if b.derivatives is not None and b.derivatives.is_dir():
+        inside = b.root is not None and b.derivatives.resolve().is_relative_to(b.root.resolve())
+        if not inside:
+            out["derivatives"] = tree_fingerprint(b.derivatives)
+    if b.masks:
+        out["masks"] = files_fingerprint(b.masks[k] for k in sorted(b.masks))
+    return out
+
+
 def default_stages() -> list[Stage]:
     """The eight built-in stages, in order.
 
@@ -517,7 +578,7 @@ def default_stages() -> list[Stage]:
         Stage("transfer", stage_transfer, ("extract",), lambda c: c.transfer, heavy=True,
               enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
               code=("pipeline", "transfer")),
-        Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain,
+        Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain, _brain_fingerprint,
               enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
         Stage("rsa", stage_rsa, ("extract", "brain"), lambda c: c.rsa, heavy=True,
               enabled=lambda c: c.rsa.enabled and c.brain.source != "none",

@@ -22,11 +22,81 @@ import yaml
 
 from .._errors import FacebrainError
 
-__all__ = ["ConfigError", "apply_overrides", "convert", "expand_env", "to_plain"]
+__all__ = ["ConfigError", "apply_overrides", "convert", "expand_env", "safe_load", "to_plain"]
 
 
 class ConfigError(FacebrainError, ValueError):
     """A configuration value is missing, unknown, of the wrong type or points nowhere."""
+
+
+#: most YAML nodes a config may expand to once aliases are resolved (a config has hundreds)
+MAX_NODES = 100_000
+
+
+def safe_load(text: str, where: str = "config"):
+    """``yaml.safe_load`` with alias expansion bounded (no "billion laughs").
+
+    YAML aliases share one node, so a few lines can stand for 10**9 nodes that every
+    later step (``${VAR}`` expansion, validation, JSON hashing) would walk. The node
+    graph is composed first and its expanded size counted (memoised per node); more
+    than :data:`MAX_NODES` nodes, or an alias that contains itself, is refused.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_nodes(node, where)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to read") from None
+    finally:
+        loader.dispose()
+
+
+def _count_nodes(root, where: str) -> int:
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > MAX_NODES:
+                raise ConfigError(
+                    f"{where}: YAML aliases expand to more than {MAX_NODES:,} values (a "
+                    "'billion laughs' document?); write the values out or use fewer nested "
+                    "aliases."
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise ConfigError(f"{where}: a YAML alias refers to itself (recursive anchor "
+                              f"at line {node.start_mark.line + 1})")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    return []
+
+
+class EnvStr(str):
+    """A string that came (at least partly) from a ``${VAR}`` expansion.
+
+    :func:`convert` parses it as YAML where the field wants an int, float or bool,
+    so ``epochs: ${EPOCHS}`` with ``EPOCHS=3`` gives the int 3.
+    """
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -62,7 +132,7 @@ def expand_env(data: Any, path: str = "", environ: typing.Mapping[str, str] | No
                 f"Set it (export {name}=/path/to/...) or write the value into the config."
             )
 
-        return _ENV.sub(repl, data)
+        return EnvStr(_ENV.sub(repl, data)) if _ENV.search(data) else data
     return data
 
 
@@ -92,7 +162,14 @@ def apply_overrides(data: dict, overrides: typing.Mapping[str, Any] | typing.Ite
             if "=" not in item:
                 raise ConfigError(f"override {item!r} must look like key.path=value")
             k, v = item.split("=", 1)
-            parsed[k.strip()] = yaml.safe_load(v) if v.strip() else None
+            try:
+                parsed[k.strip()] = safe_load(v, f"--set {k.strip()}") if v.strip() else None
+            except yaml.YAMLError as err:
+                problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+                raise ConfigError(
+                    f"--set {k.strip()}: cannot read the value {v!r} ({problem}); quote "
+                    f"strings that contain ':' '{{' '[' or '#', e.g. --set '{k.strip()}=\"...\"'"
+                ) from None
         overrides = parsed
     for key, value in overrides.items():
         parts = _parse_key_path(key)
@@ -150,7 +227,7 @@ def _show(value) -> str:
 def convert(value: Any, tp, path: str) -> Any:
     """Convert plain data ``value`` to type ``tp``; raise ConfigError naming ``path``."""
     if tp is Any:
-        return value
+        return str(value) if isinstance(value, EnvStr) else value
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
@@ -183,7 +260,7 @@ def convert(value: Any, tp, path: str) -> Any:
             raise ConfigError(
                 f"{path}: expected {_type_name(tp)}, got {_show(value)}{hint}"
             )
-        return value
+        return allowed[list(allowed).index(value)]
     if origin in (list, tuple):
         (item_tp,) = typing.get_args(tp)[:1] or (Any,)
         if not isinstance(value, (list, tuple)):
@@ -202,6 +279,10 @@ def convert(value: Any, tp, path: str) -> Any:
         return out
     if dataclasses.is_dataclass(tp):
         return _convert_dataclass(value, tp, path)
+    if isinstance(value, EnvStr) and tp in (bool, int, float):
+        value = _env_scalar(value)
+    if isinstance(value, EnvStr):
+        value = str(value)  # plain str from here on (YAML can dump it)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -228,6 +309,15 @@ def convert(value: Any, tp, path: str) -> Any:
             return Path(os.path.expanduser(str(value)))
         raise ConfigError(f"{path}: expected path, got {_show(value)}")
     raise TypeError(f"unsupported config type {tp!r} at {path}")
+
+
+def _env_scalar(value: str):
+    """Read an expanded ``${VAR}`` string as a YAML scalar (``"3"`` -> 3, ``"true"`` -> True)."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return str(value)
+    return parsed if isinstance(parsed, (bool, int, float)) else str(value)
 
 
 def _convert_dataclass(value: Any, cls, path: str):

@@ -16,7 +16,14 @@ from . import _figures as F
 from ._html import HtmlReport
 from ._results import write_results
 
-__all__ = ["ReportData", "build_report", "collect_run", "package_versions", "write_report"]
+__all__ = [
+    "ReportData",
+    "build_report",
+    "collect_run",
+    "package_versions",
+    "result_groups",
+    "write_report",
+]
 
 _PACKAGES = ("facebrain", "torch", "torchvision", "numpy", "pandas", "xarray", "zarr", "dask",
              "scikit-learn", "scipy", "nilearn", "nibabel", "rsatoolbox", "matplotlib")
@@ -256,6 +263,18 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
         rep.heading(sec, "Configuration")
         rep.pre(sec, prov["config"])
 
+    groups = result_groups(data)
+    write_results(groups, out_dir / "results.nc")
+    with atomic_path(out_dir / "report.html", suffix=".html") as tmp:
+        tmp.write_text(rep.render(), encoding="utf-8")
+        tmp.chmod(0o644)
+    summary["n_figures"] = rep.n_figures
+    summary["groups"] = sorted(groups)
+    return summary
+
+
+def result_groups(data: ReportData) -> dict[str, Any]:
+    """``{"group/sub": Dataset}`` of every result in ``data`` (the groups of results.nc)."""
     groups: dict[str, Any] = {}
     for (d, m), ds in data.transfer.items():
         groups[f"transfer/{d}/{m}"] = ds
@@ -270,17 +289,15 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
     if data.responses is not None:
         groups["brain/responses"] = data.responses.to_dataset(name="responses") \
             if hasattr(data.responses, "to_dataset") else data.responses
-    write_results(groups, out_dir / "results.nc")
-    with atomic_path(out_dir / "report.html", suffix=".html") as tmp:
-        tmp.write_text(rep.render(), encoding="utf-8")
-        tmp.chmod(0o644)
-    summary["n_figures"] = rep.n_figures
-    summary["groups"] = sorted(groups)
-    return summary
+    return groups
 
 
-def collect_run(ctx) -> ReportData:
-    """Gather a pipeline run's outputs (a StageContext of the report stage)."""
+def collect_run(ctx, *, figures: bool = True) -> ReportData:
+    """Gather a pipeline run's outputs (a StageContext of the report stage).
+
+    ``figures=False`` skips what only the figures need (the stimulus images and
+    layer RDMs): the runner uses it to write ``results.nc`` without a report.
+    """
     import yaml
 
     from ..pipeline._stages import REFERENCE, load_activations, load_netcdf, load_stimuli
@@ -288,7 +305,7 @@ def collect_run(ctx) -> ReportData:
     cfg = ctx.config
     data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
                       glass_brain=cfg.report.glass_brain)
-    if ctx.inputs.get("stimuli") is not None:
+    if figures and ctx.inputs.get("stimuli") is not None:
         data.stimuli = load_stimuli(ctx, cfg, cfg.extract.stimuli)
     train = ctx.inputs.get("train")
     if train is not None:
@@ -323,7 +340,7 @@ def collect_run(ctx) -> ReportData:
             if f.is_file():
                 target[m] = load_netcdf(f)
     ext = ctx.inputs.get("extract")
-    if ext is not None and data.responses is not None:
+    if figures and ext is not None and data.responses is not None:
         ids = [str(s) for s in data.responses["stimulus"].values]
 
         def layer_rdm(model: str, layer: str) -> np.ndarray:

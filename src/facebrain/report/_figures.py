@@ -34,6 +34,24 @@ def _plt():
     return plt
 
 
+#: labels are data (model, layer, ROI, person names), never math: a '$' stays a '$'
+PLAIN_TEXT = {"text.parse_math": False}
+
+
+def _plain_text(fn):
+    """Build the figure with matplotlib's mathtext off (a ``$`` in a label would abort it)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(PLAIN_TEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _colors(n: int):
     plt = _plt()
     cmap = plt.get_cmap("tab10")
@@ -41,6 +59,7 @@ def _colors(n: int):
 
 
 # --------------------------------------------------------------------- stimuli
+@_plain_text
 def fig_contact_sheet(stimuli, *, max_identities: int = 8, size: int = 64):
     """Identity (rows) x expression (columns) grid of one view, first session."""
     from ..stimuli import CANONICAL_EXPRESSIONS
@@ -81,6 +100,7 @@ def fig_contact_sheet(stimuli, *, max_identities: int = 8, size: int = 64):
 
 
 # -------------------------------------------------------------------- training
+@_plain_text
 def fig_training(metrics: Mapping[str, Sequence[dict]]):
     """Loss and accuracy per epoch for every trained network (train and validation)."""
     plt = _plt()
@@ -108,6 +128,7 @@ def fig_training(metrics: Mapping[str, Sequence[dict]]):
 
 
 # -------------------------------------------------------------------- transfer
+@_plain_text
 def fig_transfer(results: Mapping[str, object], *, title: str = ""):
     """Accuracy by layer (mean +- SEM over folds) per network, chance and the null band.
 
@@ -142,6 +163,7 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
     return fig
 
 
+@_plain_text
 def fig_confusion(ds, layer: str, *, title: str = ""):
     """Row-normalised confusion matrix of a TransferResult at one layer."""
     plt = _plt()
@@ -194,6 +216,7 @@ def _layer_series(ds, prefer: Sequence[str] = ()):
     return out
 
 
+@_plain_text
 def fig_disentanglement(factors: Mapping[str, object], angles: Mapping[str, object]):
     """Factor variance fractions and identity/expression subspace angles, by layer.
 
@@ -256,6 +279,7 @@ def rdm_matrix(x: np.ndarray) -> np.ndarray:
     return 1.0 - z @ z.T
 
 
+@_plain_text
 def fig_rdms(pairs: Sequence[tuple[str, np.ndarray, str, np.ndarray]], *, order_note: str = ""):
     """One row per ROI: the brain RDM beside the best-matching layer's RDM.
 
@@ -281,6 +305,7 @@ def fig_rdms(pairs: Sequence[tuple[str, np.ndarray, str, np.ndarray]], *, order_
     return fig
 
 
+@_plain_text
 def fig_rsa_profiles(results: Mapping[str, object]):
     """RSA score by layer for each ROI (one panel per ROI), with CI and noise-ceiling band."""
     plt = _plt()
@@ -324,6 +349,7 @@ def fig_rsa_profiles(results: Mapping[str, object]):
     return fig
 
 
+@_plain_text
 def fig_encoding_profiles(results: Mapping[str, object]):
     """Mean held-out R² over each ROI's voxels, by layer (one panel per ROI)."""
     plt = _plt()
@@ -391,6 +417,7 @@ def voxel_image(values: np.ndarray, xyz: np.ndarray):
     return nib.Nifti1Image(data, affine)
 
 
+@_plain_text
 def fig_glass_brain(values: np.ndarray, xyz: np.ndarray, *, title: str = ""):
     """nilearn glass-brain projection of voxel values (e.g. best-layer R²)."""
     plt = _plt()

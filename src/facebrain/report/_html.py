@@ -37,10 +37,14 @@ max-height:420px}
 
 def figure_to_base64(fig, *, dpi: int = 90) -> str:
     """PNG bytes of a matplotlib figure, base64-encoded; closes the figure."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
+    from ._figures import PLAIN_TEXT
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with matplotlib.rc_context(PLAIN_TEXT):  # tick labels are made while drawing
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 

@@ -27,6 +27,7 @@ from ._checkpoint import (
     capture_rng,
     config_differences,
     load_checkpoint,
+    reconcile_best,
     restore_rng,
     save_checkpoint,
     write_metrics,
@@ -201,6 +202,7 @@ def run_epochs(
             history = list(state["history"])
             best = dict(state["best"])
             start = int(state["epoch"])
+            reconcile_best(out_dir)  # a kill between last.pt and best.pt: repair best.pt
         if set_classes is not None:
             set_classes(model)
         for epoch in range(start, epochs):

@@ -7,7 +7,14 @@ They subclass the builtin exception a user would expect (``ValueError``,
 
 from __future__ import annotations
 
-__all__ = ["DataFormatError", "FacebrainError", "StimulusMismatchError", "WeightsError"]
+__all__ = [
+    "BootstrapError",
+    "DataFormatError",
+    "FacebrainError",
+    "LeakageError",
+    "StimulusMismatchError",
+    "WeightsError",
+]
 
 
 class FacebrainError(Exception):
@@ -24,3 +31,11 @@ class StimulusMismatchError(FacebrainError, ValueError):
 
 class WeightsError(FacebrainError, ValueError):
     """A weight file cannot be loaded into the requested network."""
+
+
+class LeakageError(FacebrainError, ValueError):
+    """Test stimuli would inform what a cross-validated analysis learns (e.g. a PCA fit)."""
+
+
+class BootstrapError(FacebrainError, ValueError):
+    """Too many bootstrap samples are unusable (NaN) for an interval to mean anything."""

@@ -151,13 +151,14 @@ def selection_arrays(point: np.ndarray, boot: np.ndarray | None, ci: float = 0.9
 
 
 def add_selection(ds: xr.Dataset, point_var: str, boot_var: str | None, *, dim: str = "layer",
-                  ci: float = 0.95) -> xr.Dataset:
+                  ci: float = 0.95, roi_dim: str = "roi") -> xr.Dataset:
     """Add the selection variables (see module docstring) over ``dim`` for every ROI.
 
     Parameters
     ----------
     ds : xr.Dataset
-        Holds ``point_var(dim, roi)`` and, optionally, ``boot_var(bootstrap, dim, roi)``.
+        Holds ``point_var(dim, roi)`` and, optionally, ``boot_var(bootstrap, dim, roi)``
+        (``roi`` named ``roi_dim``).
 
     Returns
     -------
@@ -166,10 +167,11 @@ def add_selection(ds: xr.Dataset, point_var: str, boot_var: str | None, *, dim: 
         ``diff_ci_low``, ``diff_ci_high``, ``p_diff_fwe``, ``n_valid_diff`` (roi) and
         ``p_value``/``p_value_fwe(dim, roi)``.
     """
-    point = np.asarray(ds[point_var].transpose(dim, "roi").values, dtype=float)
+    R = roi_dim
+    point = np.asarray(ds[point_var].transpose(dim, R).values, dtype=float)
     boot = None
     if boot_var is not None and boot_var in ds:
-        boot = np.asarray(ds[boot_var].transpose("bootstrap", dim, "roi").values, dtype=float)
+        boot = np.asarray(ds[boot_var].transpose("bootstrap", dim, R).values, dtype=float)
     names = np.asarray(ds[dim].values).astype(str)
     n_r = point.shape[1]
     res = [selection_arrays(point[:, j], None if boot is None else boot[:, :, j], ci)
@@ -178,14 +180,14 @@ def add_selection(ds: xr.Dataset, point_var: str, boot_var: str | None, *, dim: 
     best = np.array([r["best"] for r in res])
     run = np.array([r["runnerup"] for r in res])
     ds = ds.copy()
-    ds[f"best_{dim}"] = (("roi",), pick(best).astype(str) if n_r else np.array([], str))
-    ds[f"runnerup_{dim}"] = (("roi",), pick(run).astype(str) if n_r else np.array([], str))
+    ds[f"best_{dim}"] = ((R,), pick(best).astype(str) if n_r else np.array([], str))
+    ds[f"runnerup_{dim}"] = ((R,), pick(run).astype(str) if n_r else np.array([], str))
     for key, var in (("diff", "diff_best_runnerup"), ("diff_ci_low", "diff_ci_low"),
                      ("diff_ci_high", "diff_ci_high"), ("p_diff_fwe", "p_diff_fwe")):
-        ds[var] = (("roi",), np.array([r[key] for r in res], dtype=float))
-    ds["n_valid_diff"] = (("roi",), np.array([r["n_valid"] for r in res], dtype=np.int64))
-    ds["p_value"] = ((dim, "roi"), np.array([r["p_value"] for r in res]).T.reshape(point.shape))
-    ds["p_value_fwe"] = ((dim, "roi"),
+        ds[var] = ((R,), np.array([r[key] for r in res], dtype=float))
+    ds["n_valid_diff"] = ((R,), np.array([r["n_valid"] for r in res], dtype=np.int64))
+    ds["p_value"] = ((dim, R), np.array([r["p_value"] for r in res]).T.reshape(point.shape))
+    ds["p_value_fwe"] = ((dim, R),
                          np.array([r["p_value_fwe"] for r in res]).T.reshape(point.shape))
     ds.attrs["selection"] = SELECTION_METHOD if boot is not None else (
         "argmax of the point score only: no bootstrap, so no interval or corrected p "
@@ -207,7 +209,7 @@ def _check_paired(results: dict, what: str) -> str | None:
 
 
 def select_candidates(results: dict, point_var: str, boot_var: str, *, ci: float = 0.95,
-                      what: str = "RSA") -> xr.Dataset:
+                      what: str = "RSA", roi_dim: str = "roi") -> xr.Dataset:
     """Pool several results (one per network) into one candidate set and select per ROI.
 
     Parameters
@@ -221,29 +223,30 @@ def select_candidates(results: dict, point_var: str, boot_var: str, *, ci: float
     -------
     xr.Dataset
         Dims ``candidate`` (``"model:layer"``), ``roi`` (+ ``bootstrap``); vars
-        ``score(candidate, roi)``, ``bootstrap_score`` and the :func:`add_selection`
+        ``score(candidate, roi)``, ``bootstrap_score`` (``roi`` is the results'
+        ``roi_dim``) and the :func:`add_selection`
         variables with ``dim="candidate"``; coords ``model`` and ``layer`` on
         ``candidate``.
     """
     if not results:
         raise ValueError(f"no {what} results to select from.")
     pairing = _check_paired(results, what)
-    rois = sorted(set.intersection(*[set(map(str, ds["roi"].values))
+    rois = sorted(set.intersection(*[set(map(str, ds[roi_dim].values))
                                      for ds in results.values()]))
     cands, models, layers, pts, boots = [], [], [], [], []
     n_boot = {int(ds.sizes.get("bootstrap", 0)) if boot_var in ds else 0
               for ds in results.values()}
     use_boot = len(n_boot) == 1 and n_boot.pop() > 0
     for name, ds in results.items():
-        p = ds[point_var].sel(roi=rois).transpose("layer", "roi")
+        p = ds[point_var].sel({roi_dim: rois}).transpose("layer", roi_dim)
         for lyr in map(str, p["layer"].values):
             cands.append(f"{name}:{lyr}")
             models.append(name)
             layers.append(lyr)
         pts.append(np.asarray(p.values, dtype=float))
         if use_boot:
-            boots.append(np.asarray(ds[boot_var].sel(roi=rois).transpose(
-                "bootstrap", "layer", "roi").values, dtype=float))
+            boots.append(np.asarray(ds[boot_var].sel({roi_dim: rois}).transpose(
+                "bootstrap", "layer", roi_dim).values, dtype=float))
     data = {"score": (("candidate", "roi"), np.concatenate(pts, axis=0))}
     coords = {"candidate": cands, "roi": rois, "model": ("candidate", models),
               "layer": ("candidate", layers)}

@@ -148,6 +148,9 @@ def probe(
     >>> float(res.accuracy_mean.sel(layer="avgpool"))  # doctest: +SKIP
     """
     layers = _layers(acts, layers)
+    from ..activations import check_pca_leakage
+
+    check_pca_leakage(acts, layers, analysis="transfer.probe")
     y, classes = _target(acts, target)
     folds = make_folds(acts, cv, target=target, n_folds=n_folds, seed=seed)
     check_folds(folds, y, classes, target)

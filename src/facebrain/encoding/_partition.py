@@ -177,7 +177,7 @@ def variance_partition(
     if len(ids) < 3:
         raise ValueError(f"the brain responses have {len(ids)} stimuli; need at least 3.")
     Xs = {n: _feature_matrix(n, feature_sets[n], ids) for n in names}
-    for n, spec in feature_sets.items():
+    for spec in feature_sets.values():
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], xr.Dataset):
             from ..activations import check_pca_leakage
 

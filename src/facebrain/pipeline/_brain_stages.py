@@ -179,14 +179,104 @@ def _candidates(cfg: Config, wanted: list[str] | None) -> list[str]:
     return names + ([REFERENCE] if wanted is None else [])
 
 
+def _baseline_acts(ctx: StageContext, baselines: list[str], responses, pixel_size: int,
+                   models: list[str]) -> dict:
+    """Baseline candidates on the brain's stimuli: ``pixels`` and each network's untrained twin.
+
+    The twin has the network's architecture and the seed its training started from
+    (``_baselines.model_seed``), extracted at the network's layers with the run's
+    reducer; networks that are already untrained (no weights, no training) get none.
+    """
+    if not baselines:
+        return {}
+    import json
+
+    from ._baselines import PIXELS, model_seed, pixel_features, twin_name, untrained_twin
+
+    cfg = ctx.config
+    ids = [str(s) for s in responses["stimulus"].values]
+    stim = load_stimuli(ctx, cfg, cfg.extract.stimuli).subset(ids)
+    reduce = cfg.extract.reduce
+    out = {}
+    if "pixels" in baselines:
+        out[PIXELS] = pixel_features(stim, size=pixel_size,
+                                     reduce=reduce if isinstance(reduce, str) else None,
+                                     seed=cfg.seed)
+    if "untrained" in baselines:
+        extract = api("activations", "extract")
+        for name in models:
+            m = cfg.model(name)
+            if m.train is None and m.weights is None:
+                continue  # already an untrained network
+            info = json.loads((Path(ctx.input("train")) / name / "model.json").read_text())
+            twin = untrained_twin(m, model_seed(cfg, name), num_classes=info.get("num_classes"))
+            layers = list(load_activations(ctx.input("extract"), name).data_vars)
+            out[twin_name(name)] = extract(twin, stim, layers, reduce=reduce,
+                                           batch_size=cfg.extract.batch_size,
+                                           device=cfg.extract.device, progress=False)
+    return out
+
+
+def _contrast_pairs(cfg: Config, names: list[str]) -> list[tuple[str, str]]:
+    """Each network against its untrained twin, and every pair of configured networks."""
+    from ._baselines import twin_name
+
+    nets = [n for n in names if n in {m.name for m in cfg.models}]
+    pairs = [(n, twin_name(n)) for n in nets if twin_name(n) in names]
+    pairs += [(a, b) for i, a in enumerate(nets) for b in nets[i + 1:]]
+    return pairs
+
+
+def _select_and_save(ctx: StageContext, stage: str, results: dict, point: str, boot: str,
+                     roi_dim: str, ci: float = 0.95) -> dict:
+    """Pool every candidate, select per ROI, save ``{stage}__selection.nc`` and contrasts."""
+    from .._selection import network_contrasts, select_candidates
+
+    pooled = select_candidates(results, point, boot, roi_dim=roi_dim, ci=ci, what=stage)
+    save_netcdf(pooled, ctx.dir / f"{stage}__selection.nc")
+    con = network_contrasts(pooled, _contrast_pairs(ctx.config, list(results)), ci=ci)
+    save_netcdf(con, ctx.dir / f"{stage}__contrasts.nc")
+    return selection_summary(pooled)
+
+
+def selection_summary(pooled) -> dict:
+    """Per ROI: the selected candidate, the runner-up, their paired difference and corrected p."""
+    out = {}
+    for roi in map(str, pooled["roi"].values):
+        r = pooled.sel(roi=roi)
+        best = str(r["best_candidate"].values)
+        if not best:
+            continue
+
+        def num(v):
+            v = float(r[v])
+            return v if np.isfinite(v) else None
+
+        out[roi] = {"selected": best, "score": float(r["score"].sel(candidate=best)),
+                    "runner_up": str(r["runnerup_candidate"].values),
+                    "diff": num("diff_best_runnerup"),
+                    "diff_ci": [num("diff_ci_low"), num("diff_ci_high")],
+                    "p_diff_fwe": num("p_diff_fwe"),
+                    "p_fwe": (lambda v: v if np.isfinite(v) else None)(
+                        float(r["p_value_fwe"].sel(candidate=best)))}
+    return out
+
+
 def stage_rsa(ctx: StageContext) -> dict:
     cfg = ctx.config
     r = cfg.rsa
     compare = api("rsa", "compare")
     responses = load_responses(ctx.input("brain"))
-    summary = {}
-    for name in _candidates(cfg, r.models):
-        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
+    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
+             for name in _candidates(cfg, r.models)}
+    baselines = _baseline_acts(ctx, r.baselines, responses, r.pixel_size,
+                               _model_names(cfg, r.models))
+    for name, acts in baselines.items():  # kept for the report's RDM figure
+        save_netcdf(acts, ctx.dir / f"baseline__{name}.nc")
+    cands.update(baselines)
+    summary: dict[str, Any] = {}
+    results = {}
+    for name, acts in cands.items():
         if r.layers is not None:
             acts = acts[[lyr for lyr in r.layers if lyr in acts.data_vars]]
         if r.standardize:
@@ -200,7 +290,10 @@ def stage_rsa(ctx: StageContext) -> dict:
         res = compare(acts, responses, **kw)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"rsa__{name}.nc")
+        results[name] = res
         summary[name] = _best_per_roi(res["score_mean"])
+    summary["_selection"] = _select_and_save(ctx, "rsa", results, "score_mean",
+                                             "bootstrap_score", "roi")
     return summary
 
 
@@ -230,18 +323,27 @@ def stage_encoding(ctx: StageContext) -> dict:
     e = cfg.encoding
     evaluate = api("encoding", "evaluate")
     responses = load_responses(ctx.input("brain"))
-    summary = {}
-    for name in _candidates(cfg, e.models):
-        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
+    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
+             for name in _candidates(cfg, e.models)}
+    cands.update(_baseline_acts(ctx, e.baselines, responses, e.pixel_size,
+                                _model_names(cfg, e.models)))
+    summary: dict[str, Any] = {}
+    results = {}
+    for name, acts in cands.items():
         layers = [lyr for lyr in (e.layers or list(acts.data_vars)) if lyr in acts.data_vars]
         kw: dict[str, Any] = {"layers": layers, "cv": e.cv, "n_folds": e.n_folds, "inner_cv": e.inner_cv,
                                   "seed": cfg.seed}
         if e.alphas is not None:
             kw["alphas"] = np.asarray(e.alphas)
+        if "bootstrap" in inspect.signature(evaluate).parameters:
+            kw["bootstrap"] = e.bootstrap
         kw = _with_client(evaluate, kw, ctx.client)
         res = evaluate(acts, responses, **kw)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
+        results[name] = res
         r2 = res["r2"].groupby("roi").mean("voxel")
         summary[name] = _best_per_roi(r2.transpose("layer", "roi"))
+    summary["_selection"] = _select_and_save(ctx, "encoding", results, "r2_roi",
+                                             "bootstrap_r2", "region")
     return summary

@@ -242,23 +242,22 @@ def _select_and_save(ctx: StageContext, stage: str, results: dict, point: str, b
 def selection_summary(pooled) -> dict:
     """Per ROI: the selected candidate, the runner-up, their paired difference and corrected p."""
     out = {}
+
+    def num(x):
+        x = float(x)
+        return x if np.isfinite(x) else None
+
     for roi in map(str, pooled["roi"].values):
         r = pooled.sel(roi=roi)
         best = str(r["best_candidate"].values)
         if not best:
             continue
-
-        def num(v):
-            v = float(r[v])
-            return v if np.isfinite(v) else None
-
         out[roi] = {"selected": best, "score": float(r["score"].sel(candidate=best)),
                     "runner_up": str(r["runnerup_candidate"].values),
-                    "diff": num("diff_best_runnerup"),
-                    "diff_ci": [num("diff_ci_low"), num("diff_ci_high")],
-                    "p_diff_fwe": num("p_diff_fwe"),
-                    "p_fwe": (lambda v: v if np.isfinite(v) else None)(
-                        float(r["p_value_fwe"].sel(candidate=best)))}
+                    "diff": num(r["diff_best_runnerup"]),
+                    "diff_ci": [num(r["diff_ci_low"]), num(r["diff_ci_high"])],
+                    "p_diff_fwe": num(r["p_diff_fwe"]),
+                    "p_fwe": num(r["p_value_fwe"].sel(candidate=best))}
     return out
 
 

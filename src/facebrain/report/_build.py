@@ -189,7 +189,7 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
                       "lead is significant (p < 0.05), 'tied' when it is the best or the "
                       "runner-up but the two cannot be told apart, else 'no'.")
         summary["recovered"] = recovered
-        for method, pooled in data.selection.items():
+        for method in data.selection:
             summary[f"selection/{method}"] = {
                 roi: f for roi, f in ((roi, recovered.get(roi, {}).get(method)) for roi in rois)
                 if f is not None}

@@ -46,12 +46,14 @@ def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
     Examples
     --------
     >>> import numpy as np, xarray as xr
+    >>> from facebrain._errors import LeakageError
     >>> acts = xr.Dataset({"fc": (("stimulus", "u"), np.zeros((3, 2)), {"reduce": "pca:2"})},
     ...                   coords={"stimulus": ["a", "b", "c"]})
-    >>> check_pca_leakage(acts, ["fc"], analysis="probe")
-    Traceback (most recent call last):
-    ...
-    facebrain._errors.LeakageError: probe: layer 'fc' was reduced at extraction with 'pca:2' ...
+    >>> try:
+    ...     check_pca_leakage(acts, ["fc"], analysis="probe")
+    ... except LeakageError as err:
+    ...     print(str(err)[:55])
+    probe: layer 'fc' was reduced at extraction with 'pca:2'
     """
     pca = [ly for ly in layers if _spec(acts, ly).startswith("pca")]
     if not pca:

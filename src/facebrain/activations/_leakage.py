@@ -52,7 +52,7 @@ def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
     >>> try:
     ...     check_pca_leakage(acts, ["fc"], analysis="probe")
     ... except LeakageError as err:
-    ...     print(str(err)[:55])
+    ...     print(str(err)[:56])
     probe: layer 'fc' was reduced at extraction with 'pca:2'
     """
     pca = [ly for ly in layers if _spec(acts, ly).startswith("pca")]

@@ -283,7 +283,7 @@ class RSAConfig:
     method: str = "spearman"
     rdm_method: str = "correlation"
     standardize: bool = True
-    bootstrap: int = 0
+    bootstrap: int = 200
     over: Literal["stimuli", "subjects", "both"] = "stimuli"
     noise_ceiling: bool = True
     models: list[str] | None = None

@@ -181,7 +181,9 @@ def variance_partition(
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], xr.Dataset):
             from ..activations import check_pca_leakage
 
-            check_pca_leakage(spec[0].sel(stimulus=ids), [spec[1]],
+            acts = spec[0].assign_coords(stimulus=np.asarray(
+                [str(i) for i in spec[0]["stimulus"].values], dtype=object))
+            check_pca_leakage(acts.sel(stimulus=ids), [spec[1]],
                               analysis="encoding.variance_partition")
     Y = np.asarray(brain.values, dtype=np.float64)
     if groups is None:

@@ -167,7 +167,8 @@ class ExtractConfig:
     batch_size: int = 64
     device: str = "cpu"
     # fit pca:N reducers on this subset only (a query on the stimulus table or ids);
-    # cross-validated stages then analyse the other stimuli (no leakage)
+    # cross-validated stages (probe, encoding) refuse stimuli inside the fit, so choose
+    # a subset disjoint from the probed / scanned stimuli
     pca_fit_on: str | list[str] | None = None
 
 

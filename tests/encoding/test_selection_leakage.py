@@ -134,3 +134,16 @@ def test_xarray_roundtrip_keeps_the_selection(rng, tmp_path):
     res.to_netcdf(tmp_path / "e.nc", engine="h5netcdf")
     back = xr.load_dataset(tmp_path / "e.nc", engine="h5netcdf")
     assert list(back["best_layer"].values) == list(res["best_layer"].values)
+
+
+def test_variance_partition_refuses_extraction_pca_and_warns_on_kfold(rng):
+    from facebrain.encoding import variance_partition
+
+    acts, brain = make(rng)
+    acts["A"].attrs["reduce"] = "pca:6"
+    with pytest.raises(LeakageError, match="encoding.variance_partition"):
+        variance_partition({"a": (acts, "A"), "b": (acts, "B")}, brain, n_folds=4, inner_cv=3,
+                           alphas=ALPHAS)
+    with pytest.warns(UserWarning, match="identities are mixed"):
+        variance_partition({"b": (acts, "B"), "c": acts["B"].values ** 2}, brain, cv="kfold",
+                           n_folds=3, inner_cv=2, alphas=ALPHAS)

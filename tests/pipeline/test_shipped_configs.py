@@ -106,10 +106,10 @@ def test_demo_recovers_the_planted_drivers_with_corrected_statistics(demo):
         assert rec["rpSTS"][method]["selected"] == planted["rpSTS"]
         assert rec["rpSTS"][method]["verdict"] == "yes"
         assert rec["rpSTS"][method]["diff_ci"][0] > 0
-    sel = read_results(res.results)["rsa/selection"]
+    sel = xr.load_dataset(res.results, group="rsa/selection", engine="h5netcdf")
     assert {"identity_net:layer4", "untrained@identity_net:layer4", "pixels:pixels",
             "reference:pixels"} <= set(map(str, sel["candidate"].values))
-    con = read_results(res.results)["rsa/contrasts"]
+    con = xr.load_dataset(res.results, group="rsa/contrasts", engine="h5netcdf")
     assert "identity_net-untrained@identity_net@layer4" in set(map(str, con["contrast"].values))
 
 

@@ -9,10 +9,13 @@ every candidate), this module reports per ROI
 - ``best_{dim}`` / ``runnerup_{dim}``: the argmax and the second best;
 - ``diff_best_runnerup`` with a paired percentile bootstrap interval
   ``diff_ci_low`` / ``diff_ci_high``;
-- ``p_diff_fwe``: the best-minus-runner-up difference tested against the
-  bootstrap null of the *largest* studentised pairwise difference over all
-  candidate pairs (single-step max-T, Romano & Wolf 2005), so it is corrected
-  for the best and the runner-up having been picked by looking at the data;
+- ``p_diff_fwe``: is the best candidate ahead of *every* other one? Multiple
+  comparisons with the best (Hsu 1984) by bootstrap: the smallest studentised
+  lead ``min_m (s_best - s_m) / sd`` against the bootstrap null of the largest
+  centred studentised deviation ``max_m (d*_m - d_m) / sd`` over the other
+  candidates (single-step max-T, Romano & Wolf 2005). Hsu's intervals hold for
+  all candidates simultaneously, so having picked the best from the data is
+  accounted for;
 - ``p_value(dim, roi)`` / ``p_value_fwe(dim, roi)``: score > 0, uncorrected and
   corrected by the max statistic over candidates (the best candidate's
   ``p_value_fwe`` is the p of "the selected layer beats zero").
@@ -46,9 +49,10 @@ PAIRING_ATTR = "bootstrap_pairing"
 
 SELECTION_METHOD = (
     "best = argmax of the point score; diff CI: paired percentile bootstrap of best minus "
-    "runner-up (same samples for both); p_diff_fwe: (1 + #{max over candidate pairs of "
-    "|boot diff - diff| / sd >= diff(best, runner-up) / sd}) / (1 + n_valid) (single-step "
-    "max-T over all pairs, corrected for selecting the pair); p_value_fwe: max over "
+    "runner-up (same samples for both); p_diff_fwe: multiple comparisons with the best "
+    "(Hsu), (1 + #{max over other candidates m of (boot lead_m - lead_m) / sd_m >= min over "
+    "m of lead_m / sd_m}) / (1 + n_valid), lead_m = score(best) - score(m), bootstrap "
+    "max statistic, valid although the best was selected; p_value_fwe: max over "
     "candidates of the centred, studentised bootstrap score against score > 0"
 )
 
@@ -133,20 +137,21 @@ def selection_arrays(point: np.ndarray, boot: np.ndarray | None, ci: float = 0.9
             return out
         lo, hi = np.percentile(d[dv], [100 * alpha, 100 * (1 - alpha)])
         out["diff_ci_low"], out["diff_ci_high"] = float(lo), float(hi)
-        # max-T over all pairs of usable candidates (|.| covers both orders)
-        iu, ju = np.triu_indices(ok.size, 1)
-        ci_, cj = ok[iu], ok[ju]
-        D = point[ci_] - point[cj]
-        Db = boot[:, ci_] - boot[:, cj]
+        # multiple comparisons with the best (Hsu 1984), bootstrap max statistic over the
+        # other candidates: the best is ahead of every other one with simultaneous
+        # confidence; these intervals hold for every candidate at once, so picking the
+        # best from the data needs no further correction
+        others = ok[ok != b]
+        D = point[b] - point[others]
+        Db = boot[:, [b]] - boot[:, others]
         sdp = np.nanstd(Db, axis=0, ddof=1)
         sdp = np.where(sdp > 0, sdp, np.nan)
-        T = np.abs(Db - D) / sdp
-        Tm = np.where(np.isfinite(T), T, -np.inf).max(axis=1)
-        sd_br = np.nanstd(d[dv], ddof=1)
-        if not sd_br > 0:
+        if not np.isfinite(sdp).all():
             return out
-        t_br = out["diff"] / sd_br
-        out["p_diff_fwe"] = float(_pvalue(Tm, t_br, np.isfinite(Tm) & dv))
+        T = (Db - D) / sdp
+        Tm = np.where(np.isfinite(T), T, -np.inf).max(axis=1)
+        t_obs = float(np.min(D / sdp))
+        out["p_diff_fwe"] = float(_pvalue(Tm, t_obs, np.isfinite(Tm) & dv))
     return out
 
 

@@ -183,9 +183,10 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
                       "network, the untrained twins, raw pixels and the reference features) "
                       "by mean RSA score / mean held-out R² over the ROI. The difference to "
                       "the runner-up has a paired bootstrap interval (the same resampled "
-                      "stimuli or identities for both); its p is corrected for having picked "
-                      "the best and the runner-up from the data (max-T over all candidate "
-                      "pairs). Recovered: 'yes' when the planted driver is selected and its "
+                      "stimuli or identities for both); its p asks whether the selected one is "
+                      "ahead of every other candidate, corrected for having picked it from "
+                      "the data (multiple comparisons with the best, bootstrap max "
+                      "statistic). Recovered: 'yes' when the planted driver is selected and its "
                       "lead is significant (p < 0.05), 'tied' when it is the best or the "
                       "runner-up but the two cannot be told apart, else 'no'.")
         summary["recovered"] = recovered

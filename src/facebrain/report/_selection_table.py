@@ -2,12 +2,12 @@
 
 Each ROI row says what was selected (the best candidate over every network layer,
 the reference features and the baselines), how far it is ahead of the runner-up
-(paired bootstrap interval) and the p of that lead corrected for having picked
-both by looking at the data; with a planted driver (simulated brain) it says
-whether the driver was recovered:
+(paired bootstrap interval) and the p that it is ahead of every other candidate,
+corrected for having picked it from the data; with a planted driver (simulated
+brain) it says whether the driver was recovered:
 
-- ``yes``: the driver is selected and its lead over the runner-up is significant
-  (``p_diff_fwe < alpha``);
+- ``yes``: the driver is selected and it is significantly ahead of every other
+  candidate (``p_diff_fwe < alpha``);
 - ``tied``: the driver is selected, or is the runner-up, but the lead is not
   significant (the data cannot tell the two apart);
 - ``no``: anything else.

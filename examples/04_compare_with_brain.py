@@ -47,5 +47,11 @@ brain = concat_responses(parts)
 
 rsa = compare(acts, brain, method="spearman", bootstrap=100, seed=0)
 print(rsa["score_mean"].to_pandas().round(3))
-enc = evaluate(acts, brain, cv="leave-identity-out", n_folds=5)
+enc = evaluate(acts, brain, cv="leave-identity-out", n_folds=5, bootstrap=500, seed=0)
 print(enc["r2"].groupby("roi").mean("voxel").to_pandas().round(3))
+# what was selected per ROI, by how much it leads the runner-up (paired bootstrap interval)
+# and the p of that lead corrected for having picked the pair from the data
+print(rsa[["best_layer", "runnerup_layer", "diff_best_runnerup", "diff_ci_low", "diff_ci_high",
+           "p_diff_fwe"]].to_dataframe().round(3))
+print(enc[["best_layer", "diff_best_runnerup", "diff_ci_low", "diff_ci_high",
+           "p_diff_fwe"]].to_dataframe().round(3))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import errno
 
 __all__ = [
+    "BootstrapError",
     "DataFormatError",
     "DiskFullError",
     "FacebrainError",
+    "LeakageError",
     "MissingDependencyError",
     "RunLockedError",
     "StimulusMismatchError",
@@ -61,3 +63,11 @@ class DiskFullError(FacebrainError, OSError):
 
 class RunLockedError(FacebrainError, RuntimeError):
     """Another facebrain run holds the output folder's lock (names its pid, host, start)."""
+
+
+class LeakageError(FacebrainError, ValueError):
+    """Test stimuli would inform what a cross-validated analysis learns (e.g. a PCA fit)."""
+
+
+class BootstrapError(FacebrainError, ValueError):
+    """Too many bootstrap samples are unusable (NaN) for an interval to mean anything."""

@@ -301,3 +301,49 @@ def test_pca_store_resume(stim, tmp_path):
     crashing.calls = 0  # a finished store is reopened without any forward pass but the probe
     extract(crashing, stim, ["conv2"], batch_size=4, progress=False, reduce="pca:3", store=path)
     assert crashing.calls == 1
+
+
+def test_pca_fit_on_a_named_subset_and_the_cv_guard(stim, tmp_path):
+    """The PCA sees only the fit subset (its projections are centred on that subset alone),
+    the subset is recorded, and cross-validated analyses accept only the other stimuli."""
+    import xarray as xr
+
+    from facebrain._errors import LeakageError
+    from facebrain.encoding import evaluate
+    from facebrain.transfer import probe
+
+    model = TinyConvNet()
+    acts = extract(model, stim, "conv2", batch_size=4, progress=False, reduce="pca:3",
+                   pca_fit_on="session == 0")
+    fit = stim.table["session"].to_numpy() == 0
+    np.testing.assert_array_equal(acts["pca_fit"].values, fit)
+    assert acts.attrs["pca_fit_on"] == "query: session == 0"
+    z = acts["conv2"].values
+    scale = np.abs(z).max()
+    assert np.abs(z[fit].mean(0)).max() < 1e-4 * scale       # centred on the fit subset
+    assert np.abs(z[~fit].mean(0)).max() > 1e-2 * scale      # ... not on the others
+    full = extract(model, stim, "conv2", batch_size=4, progress=False)["conv2"].values
+    # the same two-pass reducer fed the fit rows only, in batch order
+    r = Reducer("pca:3", "conv2", tuple(acts["conv2"].attrs["shape"]))
+    for a in range(0, len(full), 4):
+        r.partial_fit(full[a:a + 4][fit[a:a + 4]])
+    r.finish_fit()
+    np.testing.assert_allclose(z, r(full), atol=1e-4)
+    ids = list(stim.ids[:5])
+    by_ids = extract(model, stim, "conv2", batch_size=4, progress=False, reduce="pca:3",
+                     pca_fit_on=ids, store=tmp_path / "s.zarr")
+    assert int(by_ids["pca_fit"].sum()) == 5 and "5 stimulus ids" in by_ids.attrs["pca_fit_on"]
+    with pytest.raises(LeakageError, match="inside the PCA fit"):
+        probe(acts, "expression", cv="leave-identity-out", n_folds=2)
+    out = acts.sel(stimulus=~acts["pca_fit"])
+    probe(out, "expression", cv="leave-identity-out", n_folds=2)
+    brain = xr.DataArray(np.asarray(acts["conv2"].values, float) @ np.ones((3, 2)),
+                         dims=("stimulus", "voxel"),
+                         coords={"stimulus": acts["stimulus"].values, "voxel": ["a", "b"]})
+    with pytest.raises(LeakageError, match="encoding.evaluate"):
+        evaluate(acts, brain, n_folds=2, inner_cv=2)
+    # the brain's stimuli outside the fit are fine
+    evaluate(acts, brain.sel(stimulus=~acts["pca_fit"].values), n_folds=2, inner_cv=2,
+             align="intersection")
+    with pytest.raises(ValueError, match="no layer is reduced with 'pca:N'"):
+        extract(model, stim, "conv2", progress=False, pca_fit_on="session == 0")

@@ -29,7 +29,7 @@ DEMO_TINY = {
     "transfer.directions[1].n_permutations": 2,
     "transfer.directions[0].options": {"head_kw": {"C": 0.1}},
     "transfer.directions[1].options": {"head_kw": {"C": 0.1}},
-    "brain.subjects": 2, "brain.runs": 1, "rsa.bootstrap": 4,
+    "brain.subjects": 2, "brain.runs": 1, "rsa.bootstrap": 50, "encoding.bootstrap": 200,
     "encoding.n_folds": 2, "encoding.inner_cv": 2, "encoding.alphas": [1.0, 100.0, 10000.0],
 }
 

@@ -5,6 +5,7 @@ Importing this package registers the ``acts.fb`` accessor on ``xr.Dataset``.
 
 from ._accessor import FacebrainAccessor
 from ._extract import NonFiniteActivationError, extract, state_sha256
+from ._leakage import check_pca_leakage
 from ._reduce import Reducer, parse_reduce
 from ._store import StoreMismatchError
 
@@ -13,6 +14,7 @@ __all__ = [
     "NonFiniteActivationError",
     "Reducer",
     "StoreMismatchError",
+    "check_pca_leakage",
     "extract",
     "parse_reduce",
     "state_sha256",

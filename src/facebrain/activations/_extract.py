@@ -47,6 +47,7 @@ def extract(
     seed: int = 0,
     channels_last: bool | None = None,
     fuse_bn: bool = True,
+    pca_fit_on: str | Sequence[str] | None = None,
 ):
     """Compute layer activations of ``model`` for every image of ``stimuli``.
 
@@ -101,6 +102,14 @@ def extract(
         model itself is not changed. Applies to plain-chain FaceNets (those
         that keep ``FaceNet.forward_layers``); values change by ~1e-6 relative.
         The fused copy is cached per model and rebuilt when its weights change.
+    pca_fit_on : str or list of str, optional
+        Fit ``pca:N`` reducers on this subset only: a query on the stimulus table
+        (``"split == 'pca'"``) or stimulus ids. The Activations get a boolean
+        stimulus coordinate ``pca_fit`` (True for the stimuli inside the fit; all
+        True without ``pca_fit_on``) and the attr ``pca_fit_on``. Cross-validated
+        analyses (``transfer.probe``, ``encoding.evaluate``) refuse PCA-reduced
+        layers on stimuli inside the fit (their test folds would have shaped the
+        projection), so analyse the stimuli outside it.
 
     Returns
     -------
@@ -142,6 +151,7 @@ def extract(
     n = len(stimuli)
     shapes = _layer_shapes(model, stimuli, layers, device)
     reducers = {ly: Reducer(specs[ly], ly, shapes[ly], seed) for ly in layers}
+    fit_mask, fit_desc = _pca_fit_mask(stimuli, specs, pca_fit_on)
     batches = [(k, s, min(s + batch_size, n)) for k, s in enumerate(range(0, n, batch_size))]
     fingerprint = None if store is None else {
         "model": getattr(model, "name", type(model).__name__),
@@ -153,6 +163,7 @@ def extract(
         "batch_size": int(batch_size),
         "n_stimuli": n,
         "stimulus_ids": stable_hash(list(map(str, stimuli.ids))),
+        "pca_fit_on": fit_desc,
         "preprocess": model.preprocess.to_dict() if model.preprocess is not None else {},
     }
     run = {"layers": layers, "device": str(device), "num_workers": num_workers,
@@ -167,6 +178,8 @@ def extract(
         if convert_model:
             model.to(memory_format=torch.channels_last)
         coords, unit_dims = _coords(stimuli, layers, reducers)
+        if fit_mask is not None:
+            coords["pca_fit"] = ("stimulus", fit_mask)
         st, todo = None, batches
         if store is not None:
             st = ActivationStore(store)
@@ -183,6 +196,7 @@ def extract(
             else:
                 template = _template(coords, unit_dims, reducers, layers, n, batch_size)
                 _set_attrs(template, model, stimuli, layers, shapes, reducers, seed)
+                template.attrs.update(_fit_attrs(stimuli, fit_mask, fit_desc))
                 chunks = {ly: (batch_size, _unit_chunk(reducers[ly].n_units, batch_size))
                           for ly in layers}
                 st.create(template, fingerprint, chunks, len(batches))
@@ -196,10 +210,12 @@ def extract(
 
             def fit_sink(k, start, arrays):
                 for ly in to_fit:
-                    reducers[ly].partial_fit(arrays[ly])
+                    rows = fit_mask[start:start + len(arrays[ly])]
+                    reducers[ly].partial_fit(arrays[ly][rows])
 
+            fit_batches = [b for b in batches if fit_mask[b[1]:b[2]].any()]
             _run_batches(model, stimuli, {ly: Reducer(None, ly, shapes[ly]) for ly in to_fit},
-                         batches, sink=fit_sink, progress=progress,
+                         fit_batches, sink=fit_sink, progress=progress,
                          desc="extract (PCA fit pass)", **fit_run)
             for ly in to_fit:
                 reducers[ly].finish_fit()
@@ -227,13 +243,55 @@ def extract(
         else:
             _run_batches(model, stimuli, reducers, batches, sink=mem_sink, progress=progress,
                          desc="extract", out=out, **run)
-        return _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed)
+        ds = _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed)
+        ds.attrs.update(_fit_attrs(stimuli, fit_mask, fit_desc))
+        return ds
     finally:
         if convert_model:
             model.to(memory_format=old_format)
 
 
 # --------------------------------------------------------------------- helpers
+def _fit_attrs(stimuli, fit_mask, fit_desc) -> dict:
+    if fit_mask is None:
+        return {}
+    out = {"pca_fit_on": fit_desc}
+    if "identity" in stimuli.table.columns and not fit_mask.all():
+        ident = stimuli.table["identity"].astype(str).to_numpy()[fit_mask]
+        out["pca_fit_identities"] = json.dumps(sorted(set(ident)))
+    return out
+
+
+def _pca_fit_mask(stimuli, specs, pca_fit_on):
+    """Which stimuli the ``pca:N`` reducers are fitted on (None without PCA) and a description."""
+    has_pca = any(s is not None and s.startswith("pca:") for s in specs.values())
+    if not has_pca:
+        if pca_fit_on is not None:
+            raise ValueError(
+                f"pca_fit_on={pca_fit_on!r} was given but no layer is reduced with 'pca:N' "
+                f"(reduce: {specs}); drop pca_fit_on or use reduce='pca:N'.")
+        return None, ""
+    n = len(stimuli)
+    if pca_fit_on is None:
+        return np.ones(n, dtype=bool), "all stimuli"
+    if isinstance(pca_fit_on, str):
+        fit_ids = set(map(str, stimuli.subset(pca_fit_on).ids))
+        desc = f"query: {pca_fit_on}"
+    else:
+        wanted = [str(i) for i in pca_fit_on]
+        have = set(map(str, stimuli.ids))
+        missing = [i for i in wanted if i not in have]
+        if missing:
+            raise KeyError(f"pca_fit_on names {len(missing)} stimulus ids that are not in the "
+                           f"StimulusSet, e.g. {missing[:5]}; give ids of these stimuli.")
+        fit_ids = set(wanted)
+        desc = f"{len(fit_ids)} stimulus ids (sha256 {stable_hash(sorted(fit_ids))})"
+    mask = np.array([str(i) in fit_ids for i in stimuli.ids], dtype=bool)
+    if not mask.any():
+        raise ValueError(f"pca_fit_on={pca_fit_on!r} selects no stimulus; the PCA needs some.")
+    return mask, desc
+
+
 def _check_inputs(model, stimuli, batch_size) -> None:
     for attr in ("forward_layers", "check_layers", "preprocess"):
         if not hasattr(model, attr):

@@ -9,12 +9,12 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
-from .._errors import DataFormatError
+from .._errors import DataFormatError, LeakageError
 from .._utils import shared_stimulus_ids
 from ._ridge_encoder import DEFAULT_ALPHAS, RidgeEncoder, check_alphas
 
-__all__ = ["FittedEncoder", "align_inputs", "cv_predict", "evaluate", "fit", "layer_matrix",
-           "outer_folds"]
+__all__ = ["FittedEncoder", "align_inputs", "cv_predict", "evaluate", "fit", "inner_folds",
+           "layer_matrix", "outer_folds", "resolve_groups", "warn_mixed_identities"]
 
 CV_SCHEMES = ("leave-identity-out", "kfold")
 
@@ -64,6 +64,33 @@ def _groups(acts, brain, column="identity"):
     return None
 
 
+def resolve_groups(groups, acts, brain, n: int):
+    """Identity groups: None (the ``identity`` coordinate, if any), a coordinate name or an array."""
+    if groups is None:
+        return _groups(acts, brain)
+    if isinstance(groups, str):
+        g = _groups(acts, brain, column=groups)
+        if g is None:
+            raise KeyError(f"groups={groups!r} is not a stimulus coordinate of the Activations "
+                           "or BrainResponses; pass a coordinate name or an array of labels.")
+        return g
+    g = np.asarray(groups).astype(str)
+    if g.shape != (n,):
+        raise ValueError(f"groups has shape {g.shape}; expected ({n},), one label per stimulus "
+                         "in the brain's stimulus order.")
+    return g
+
+
+def warn_mixed_identities(cv, groups, where: str) -> None:
+    """Warn when ``cv="kfold"`` splits stimuli of one identity across folds."""
+    if isinstance(cv, str) and cv == "kfold" and groups is not None and \
+            np.unique(groups).size < len(groups):
+        warnings.warn(f"{where}: cv='kfold' puts images of the same identity in training and "
+                      "test folds (identities are mixed across folds), so scores include "
+                      "recognising people seen in training; use cv='leave-identity-out' for "
+                      "generalisation to new faces.", UserWarning, stacklevel=3)
+
+
 def outer_folds(cv, n_folds, n, groups, seed):
     """List of (train, test) index arrays for the outer cross-validation."""
     if cv == "leave-identity-out":
@@ -87,11 +114,40 @@ def outer_folds(cv, n_folds, n, groups, seed):
 def _inner_cv(inner_cv, groups_train):
     if isinstance(inner_cv, int) and groups_train is not None:
         n_id = np.unique(groups_train).size
-        if n_id >= 2:
-            return GroupKFold(n_splits=min(inner_cv, n_id))
+        if n_id < 2:
+            raise ValueError(f"the training set has {n_id} identity; the inner CV that picks "
+                             "alphas holds out whole identities and needs >= 2. Use fewer "
+                             "outer folds or more identities.")
+        return GroupKFold(n_splits=min(inner_cv, n_id))
     if isinstance(inner_cv, int):
         return KFold(n_splits=inner_cv)
     return inner_cv
+
+
+def inner_folds(inner_cv, X, Y, groups):
+    """Inner (train, test) folds; with ``groups`` no fold may share a group between its sides.
+
+    Raises
+    ------
+    LeakageError
+        A splitter that ignores the groups put one identity on both sides.
+    """
+    cv = _inner_cv(inner_cv, groups)
+    if isinstance(cv, int) or not hasattr(cv, "split"):
+        from sklearn.model_selection import check_cv
+
+        cv = check_cv(cv)
+    folds = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, Y, groups)]
+    if groups is not None:
+        for k, (tr, te) in enumerate(folds):
+            both = sorted(set(groups[tr]) & set(groups[te]))
+            if both:
+                raise LeakageError(
+                    f"inner_cv={inner_cv!r} put identities {both[:5]} in both the training and "
+                    f"the test part of inner fold {k}; the alpha would be chosen on faces seen "
+                    "in training. Pass an int (GroupKFold over identities) or a group-aware "
+                    "splitter such as GroupKFold.")
+    return folds
 
 
 def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=True,
@@ -115,9 +171,9 @@ def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=Tr
     fold_alphas = np.empty((len(folds), Y.shape[1]))
     for k, (tr, te) in enumerate(folds):
         g = None if groups is None else groups[tr]
-        enc = RidgeEncoder(alphas, cv=_inner_cv(inner_cv, g), fit_intercept=fit_intercept,
-                           solver=solver, scoring=scoring)
-        enc.fit(X[tr], Y[tr], groups=g)
+        enc = RidgeEncoder(alphas, cv=inner_folds(inner_cv, X[tr], Y[tr], g),
+                           fit_intercept=fit_intercept, solver=solver, scoring=scoring)
+        enc.fit(X[tr], Y[tr])
         pred[te] = enc.predict(X[te])
         fold_alphas[k] = enc.best_alphas_
     return pred, fold_alphas
@@ -191,6 +247,9 @@ def evaluate(
     batch_size: int | None = None,
     seed: int = 0,
     client=None,
+    groups=None,
+    bootstrap: int = 0,
+    ci: float = 0.95,
 ) -> xr.Dataset:
     """Cross-validated voxelwise encoding of each layer.
 
@@ -217,6 +276,17 @@ def evaluate(
     client : dask.distributed.Client, optional
         Run (layer, voxel batch) blocks as dask tasks; results equal the local run
         with the same ``batch_size``.
+    groups : str or array-like of shape (n_stimuli,), optional
+        Identity of each stimulus (default: the ``identity`` coordinate). Whatever
+        the outer splitter, the inner CV never splits a group (an int ``inner_cv``
+        becomes ``GroupKFold``; a splitter that mixes groups raises LeakageError).
+    bootstrap : int
+        Paired bootstrap samples of the held-out predictions (0: none). Sample ``b``
+        resamples identities (stimuli without groups) with
+        ``default_rng([seed, b])``, the same for every layer and for every call with
+        the same stimuli, groups and seed, so results of several networks pair up.
+    ci : float
+        Coverage of the bootstrap intervals.
 
     Returns
     -------
@@ -225,7 +295,12 @@ def evaluate(
         ``best_alpha(layer, voxel)`` (median over folds of the chosen log-alpha,
         snapped to the grid), ``fold_alpha(layer, fold, voxel)`` and
         ``r2_normalised`` = r2 / voxel ``noise_ceiling`` (NaN when unknown);
-        voxel coords copied from ``brain``.
+        voxel coords copied from ``brain``. Per ROI (dim ``region``): ``r2_roi(layer,
+        region)`` (mean of ``r2`` over the ROI's voxels) and, with a bootstrap,
+        ``bootstrap_r2(bootstrap, layer, region)``, ``r2_ci_low/high``, plus the
+        selection variables (``best_layer(region)``, ``runnerup_layer``,
+        ``diff_best_runnerup``, ``diff_ci_low/high``, ``p_diff_fwe``,
+        ``p_value/p_value_fwe(layer, region)``; see ``facebrain._selection``).
 
     Examples
     --------
@@ -243,16 +318,24 @@ def evaluate(
     True
     """
     alphas = check_alphas(alphas)
+    if int(bootstrap) < 0:
+        raise ValueError(f"bootstrap={bootstrap!r} must be >= 0.")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci={ci!r} must lie in (0, 1).")
     acts, brain = align_inputs(acts, brain, align)
     names = list(map(str, acts.data_vars)) if layers is None else (
         [layers] if isinstance(layers, str) else list(layers))
     Y = np.asarray(brain.values, dtype=np.float64)
     if np.isnan(Y).any():
         raise ValueError("BrainResponses contain NaN; drop or impute those voxels/stimuli first.")
-    groups = _groups(acts, brain)
-    folds = outer_folds(cv, n_folds, Y.shape[0], groups, seed)
+    groups = resolve_groups(groups, acts, brain, Y.shape[0])
     Xs = {name: layer_matrix(acts, name) for name in names}
-    res = _run_blocks(Xs, Y, folds, alphas, groups if cv == "leave-identity-out" else None,
+    from ..activations import check_pca_leakage
+
+    check_pca_leakage(acts, names, analysis="encoding.evaluate", groups=groups)
+    warn_mixed_identities(cv, groups, "encoding.evaluate")
+    folds = outer_folds(cv, n_folds, Y.shape[0], groups, seed)
+    res = _run_blocks(Xs, Y, folds, alphas, groups,
                       inner_cv, fit_intercept, solver, scoring, batch_size, client)
     r2s, rs, best, fold_a = [], [], [], []
     for name in names:
@@ -272,7 +355,7 @@ def evaluate(
         norm = np.full_like(r2s, np.nan)
     coords = {"layer": names, "fold": np.arange(len(folds)), **_voxel_coords(brain)}
     cv_name = cv if isinstance(cv, str) else type(cv).__name__
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "r2": (("layer", "voxel"), r2s),
             "r": (("layer", "voxel"), np.array(rs)),
@@ -283,8 +366,15 @@ def evaluate(
         coords=coords,
         attrs={"cv": cv_name, "n_folds": len(folds), "inner_cv": str(inner_cv),
                "alphas": [float(a) for a in alphas], "scoring": scoring,
-               "n_stimuli": int(Y.shape[0])},
+               "n_stimuli": int(Y.shape[0]),
+               "inner_groups": "identity groups (GroupKFold)" if groups is not None else "none"},
     )
+    from ._select import add_roi_selection
+
+    preds = {name: res[name][0] for name in names}
+    ids = [str(i) for i in brain["stimulus"].values]
+    return add_roi_selection(ds, Y, preds, ids=ids, groups=groups, n_boot=int(bootstrap),
+                             seed=int(seed), ci=ci)
 
 
 @dataclass
@@ -348,7 +438,7 @@ def fit(acts: xr.Dataset, brain: xr.DataArray, *, layer: str, alphas=DEFAULT_ALP
     X = layer_matrix(acts, layer)
     Y = np.asarray(brain.values, dtype=np.float64)
     groups = _groups(acts, brain)
-    enc = RidgeEncoder(alphas, cv=_inner_cv(cv, groups), fit_intercept=fit_intercept,
-                       solver=solver, scoring=scoring).fit(X, Y, groups=groups)
+    enc = RidgeEncoder(alphas, cv=inner_folds(cv, X, Y, groups), fit_intercept=fit_intercept,
+                       solver=solver, scoring=scoring).fit(X, Y)
     attrs = {k: v for k, v in brain.attrs.items() if isinstance(v, (str, int, float, list))}
     return FittedEncoder(enc, layer, _voxel_coords(brain), attrs)

@@ -7,14 +7,17 @@ from itertools import combinations
 import numpy as np
 import xarray as xr
 
+from ._banded import banded_ridge_cv, default_gammas, predict_banded
 from ._evaluate import (
     _brain_2d,
     _groups,
-    _run_blocks,
     _scores,
     _voxel_coords,
+    inner_folds,
     layer_matrix,
     outer_folds,
+    resolve_groups,
+    warn_mixed_identities,
 )
 from ._ridge_encoder import DEFAULT_ALPHAS, check_alphas
 
@@ -82,11 +85,28 @@ def _feature_matrix(name, spec, ids):
     return X
 
 
-def _unit_scale(X):
-    """Centre and scale to unit total variance so each space weighs the same in a union."""
-    Xc = X - X.mean(0)
-    tot = np.sqrt((Xc**2).sum() / X.shape[0])
-    return Xc / tot if tot > 0 else Xc
+def _unit_scale(X_train, X_test):
+    """Centre and scale both parts by the training part's mean and total standard deviation."""
+    mu = X_train.mean(0)
+    tot = np.sqrt(((X_train - mu) ** 2).sum() / X_train.shape[0])
+    tot = tot if tot > 0 else 1.0
+    return (X_train - mu) / tot, (X_test - mu) / tot
+
+
+def _union_task(Xs, Y, folds, alphas, gammas, groups, inner_cv):
+    """Held-out predictions of banded ridge on one union: spaces scaled inside each outer fold,
+    (gamma, alpha) per voxel chosen by the (grouped) inner CV of the training part."""
+    pred = np.full(Y.shape, np.nan)
+    deltas = np.empty((len(folds), len(Xs), Y.shape[1]))
+    for k, (tr, te) in enumerate(folds):
+        parts = [_unit_scale(X[tr], X[te]) for X in Xs]
+        Xtr, Xte = [p[0] for p in parts], [p[1] for p in parts]
+        g = None if groups is None else groups[tr]
+        inner = inner_folds(inner_cv, np.concatenate(Xtr, axis=1), Y[tr], g)
+        fit = banded_ridge_cv(Xtr, Y[tr], inner, alphas, gammas)
+        pred[te] = predict_banded(Xte, fit)
+        deltas[k] = fit["deltas"]
+    return pred, deltas
 
 
 def variance_partition(
@@ -101,13 +121,17 @@ def variance_partition(
     batch_size: int | None = None,
     seed: int = 0,
     client=None,
+    gammas=None,
 ) -> xr.Dataset:
     """Unique and shared variance of 2 or 3 feature spaces, by fitting every union.
 
-    Each space is centred and scaled to unit total variance, unions are the
-    concatenated spaces; every union gets the same cross-validated per-voxel
-    ridge as :func:`evaluate` (same outer folds), and the held-out R2s are
-    decomposed set-theoretically (:func:`partition_r2`).
+    Inside each outer fold, every space is centred and scaled to unit total
+    variance with the training stimuli's statistics; a union is fitted by
+    banded ridge (one penalty per space, chosen per voxel with ``alphas`` x
+    ``gammas`` by an inner CV that never splits an identity; equal to himalaya's
+    ``BandedRidgeCV`` on the same grid), so a union is never worse than its best
+    member for want of a shared penalty. All unions use the same outer folds and
+    the held-out R2s are decomposed set-theoretically (:func:`partition_r2`).
 
     Parameters
     ----------
@@ -116,8 +140,14 @@ def variance_partition(
         brain's stimulus order.
     brain : BrainResponses
     groups : array-like of shape (n_stimuli,), optional
-        Identities for leave-identity-out (default: the brain's or the first
-        Activations' ``identity`` coordinate).
+        Identities for leave-identity-out and for the inner CV (default: the brain's
+        or the first Activations' ``identity`` coordinate).
+    gammas : ndarray of shape (n_gammas, n_spaces_in_union), optional
+        Not used directly: each union of ``k`` spaces searches
+        :func:`~facebrain.encoding._banded.default_gammas` ``(k)`` unless a dict
+        ``{k: array}`` is given.
+    batch_size : int, optional
+        Voxels per task (dask); default all voxels of a union in one task.
 
     Returns
     -------
@@ -146,22 +176,42 @@ def variance_partition(
     ids = [str(s) for s in brain["stimulus"].values]
     if len(ids) < 3:
         raise ValueError(f"the brain responses have {len(ids)} stimuli; need at least 3.")
-    Xs = {n: _unit_scale(_feature_matrix(n, feature_sets[n], ids)) for n in names}
+    Xs = {n: _feature_matrix(n, feature_sets[n], ids) for n in names}
+    for spec in feature_sets.values():
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], xr.Dataset):
+            from ..activations import check_pca_leakage
+
+            acts = spec[0].assign_coords(stimulus=np.asarray(
+                [str(i) for i in spec[0]["stimulus"].values], dtype=object))
+            check_pca_leakage(acts.sel(stimulus=ids), [spec[1]],
+                              analysis="encoding.variance_partition")
     Y = np.asarray(brain.values, dtype=np.float64)
-    if groups is None and cv == "leave-identity-out":
+    if groups is None:
         groups = _groups(None, brain)
         first_acts = next((s[0] for s in feature_sets.values() if isinstance(s, tuple)), None)
         if groups is None and first_acts is not None and "identity" in first_acts.coords:
             ident = dict(zip(map(str, first_acts["stimulus"].values),
                              map(str, first_acts["identity"].values)))
             groups = np.array([ident[i] for i in ids])
-    groups = None if groups is None else np.asarray(groups).astype(str)
+    groups = None if groups is None else resolve_groups(groups, None, brain, len(ids))
+    warn_mixed_identities(cv, groups, "encoding.variance_partition")
     folds = outer_folds(cv, n_folds, Y.shape[0], groups, seed)
     unions = [c for k in range(1, len(names) + 1) for c in combinations(names, k)]
-    U = {"+".join(u): np.concatenate([Xs[n] for n in u], axis=1) for u in unions}
-    res = _run_blocks(U, Y, folds, alphas, groups if cv == "leave-identity-out" else None,
-                      inner_cv, True, "auto", "neg_mse", batch_size, client)
-    r2 = {frozenset(u): _scores(Y, res["+".join(u)][0])[0] for u in unions}
+    grids = {k: (gammas[k] if isinstance(gammas, dict) and k in gammas else default_gammas(k))
+             for k in range(1, len(names) + 1)}
+    nv = Y.shape[1]
+    bs = nv if batch_size is None else max(1, int(batch_size))
+    blocks = [slice(a, min(a + bs, nv)) for a in range(0, nv, bs)]
+    jobs = [(u, b) for u in unions for b in blocks]
+    args = [([Xs[n] for n in u], Y[:, b], folds, alphas, grids[len(u)], groups, inner_cv)
+            for u, b in jobs]
+    if client is None:
+        outs = [_union_task(*a) for a in args]
+    else:
+        outs = client.gather([client.submit(_union_task, *a, pure=False) for a in args])
+    preds = {u: np.concatenate([o[0] for (uu, _), o in zip(jobs, outs) if uu == u], axis=1)
+             for u in unions}
+    r2 = {frozenset(u): _scores(Y, preds[u])[0] for u in unions}
     parts = partition_r2(r2)
     return xr.Dataset(
         {
@@ -172,6 +222,10 @@ def variance_partition(
                 **_voxel_coords(brain)},
         attrs={"sets": names, "cv": cv if isinstance(cv, str) else type(cv).__name__,
                "n_folds": len(folds), "alphas": [float(a) for a in alphas],
-               "scaling": "each space centred and scaled to unit total variance",
+               "scaling": "each space centred and scaled to unit total variance with the "
+                          "training stimuli of each outer fold",
+               "model": "banded ridge (one penalty per space; alphas x gammas grid, "
+                        "himalaya BandedRidgeCV parameterisation)",
+               "inner_groups": "identity groups" if groups is not None else "none",
                "decomposition": "set-theoretic (Venn) on held-out R2 of every union"},
     )

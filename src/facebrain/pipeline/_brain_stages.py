@@ -199,15 +199,104 @@ def _candidates(cfg: Config, wanted: list[str] | None) -> list[str]:
     return names + ([REFERENCE] if wanted is None else [])
 
 
+def _baseline_acts(ctx: StageContext, baselines: list[str], responses, pixel_size: int,
+                   models: list[str]) -> dict:
+    """Baseline candidates on the brain's stimuli: ``pixels`` and each network's untrained twin.
+
+    The twin has the network's architecture and the seed its training started from
+    (``_baselines.model_seed``), extracted at the network's layers with the run's
+    reducer; networks that are already untrained (no weights, no training) get none.
+    """
+    if not baselines:
+        return {}
+    import json
+
+    from ._baselines import PIXELS, model_seed, pixel_features, twin_name, untrained_twin
+
+    cfg = ctx.config
+    ids = [str(s) for s in responses["stimulus"].values]
+    stim = load_stimuli(ctx, cfg, cfg.extract.stimuli).subset(ids)
+    reduce = cfg.extract.reduce
+    out = {}
+    if "pixels" in baselines:
+        out[PIXELS] = pixel_features(stim, size=pixel_size,
+                                     reduce=reduce if isinstance(reduce, str) else None,
+                                     seed=cfg.seed)
+    if "untrained" in baselines:
+        extract = api("activations", "extract")
+        for name in models:
+            m = cfg.model(name)
+            if m.train is None and m.weights is None:
+                continue  # already an untrained network
+            info = json.loads((Path(ctx.input("train")) / name / "model.json").read_text())
+            twin = untrained_twin(m, model_seed(cfg, name), num_classes=info.get("num_classes"))
+            layers = list(load_activations(ctx.input("extract"), name).data_vars)
+            out[twin_name(name)] = extract(twin, stim, layers, reduce=reduce,
+                                           batch_size=cfg.extract.batch_size,
+                                           device=cfg.extract.device, progress=False)
+    return out
+
+
+def _contrast_pairs(cfg: Config, names: list[str]) -> list[tuple[str, str]]:
+    """Each network against its untrained twin, and every pair of configured networks."""
+    from ._baselines import twin_name
+
+    nets = [n for n in names if n in {m.name for m in cfg.models}]
+    pairs = [(n, twin_name(n)) for n in nets if twin_name(n) in names]
+    pairs += [(a, b) for i, a in enumerate(nets) for b in nets[i + 1:]]
+    return pairs
+
+
+def _select_and_save(ctx: StageContext, stage: str, results: dict, point: str, boot: str,
+                     roi_dim: str, ci: float = 0.95) -> dict:
+    """Pool every candidate, select per ROI, save ``{stage}__selection.nc`` and contrasts."""
+    from .._selection import network_contrasts, select_candidates
+
+    pooled = select_candidates(results, point, boot, roi_dim=roi_dim, ci=ci, what=stage)
+    save_netcdf(pooled, ctx.dir / f"{stage}__selection.nc")
+    con = network_contrasts(pooled, _contrast_pairs(ctx.config, list(results)), ci=ci)
+    save_netcdf(con, ctx.dir / f"{stage}__contrasts.nc")
+    return selection_summary(pooled)
+
+
+def selection_summary(pooled) -> dict:
+    """Per ROI: the selected candidate, the runner-up, their paired difference and corrected p."""
+    out = {}
+
+    def num(x):
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    for roi in map(str, pooled["roi"].values):
+        r = pooled.sel(roi=roi)
+        best = str(r["best_candidate"].values)
+        if not best:
+            continue
+        out[roi] = {"selected": best, "score": float(r["score"].sel(candidate=best)),
+                    "runner_up": str(r["runnerup_candidate"].values),
+                    "diff": num(r["diff_best_runnerup"]),
+                    "diff_ci": [num(r["diff_ci_low"]), num(r["diff_ci_high"])],
+                    "p_diff_fwe": num(r["p_diff_fwe"]),
+                    "p_fwe": num(r["p_value_fwe"].sel(candidate=best))}
+    return out
+
+
 def stage_rsa(ctx: StageContext) -> dict:
     cfg = ctx.config
     r = cfg.rsa
     compare = api("rsa", "compare")
     responses = load_responses(ctx.input("brain"))
-    summary = {}
-    for name in _candidates(cfg, r.models):
-        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
-        layers = _selected_layers(acts, r.layers, name)
+    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
+             for name in _candidates(cfg, r.models)}
+    baselines = _baseline_acts(ctx, r.baselines, responses, r.pixel_size,
+                               _model_names(cfg, r.models))
+    for name, acts in baselines.items():  # kept for the report's RDM figure
+        save_netcdf(acts, ctx.dir / f"baseline__{name}.nc")
+    cands.update(baselines)
+    summary: dict[str, Any] = {}
+    results = {}
+    for name, acts in cands.items():
+        layers = _selected_layers(acts, r.layers, name, keep_all=name in baselines)
         if not layers:
             ctx.log(f"[rsa] {name}: none of rsa.layers {r.layers} was extracted; skipped")
             continue
@@ -236,21 +325,26 @@ def stage_rsa(ctx: StageContext) -> dict:
             res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"rsa__{name}.nc")
+        results[name] = res
         summary[name] = _best_per_roi(res["score_mean"])
+    summary["_selection"] = _select_and_save(ctx, "rsa", results, "score_mean",
+                                             "bootstrap_score", "roi")
     return summary
 
 
-def _selected_layers(acts, wanted: list[str] | None, name: str) -> list[str]:
+def _selected_layers(acts, wanted: list[str] | None, name: str, *,
+                     keep_all: bool = False) -> list[str]:
     """Layers of ``acts`` named in ``wanted`` (all when None).
 
-    The reference features (pixels, one-hot labels) are the baselines beside every
-    network: when ``wanted`` names none of them, all of them are kept.
+    The reference features (pixels, one-hot labels) and the baseline candidates
+    (``baselines: [pixels, ...]``) stand beside every network: when ``wanted``
+    names none of their layers, all of them are kept.
     """
     have = list(acts.data_vars)
     if wanted is None:
         return have
     picked = [lyr for lyr in wanted if lyr in have]
-    if name == REFERENCE and not picked:
+    if (name == REFERENCE or keep_all) and not picked:
         return have
     return picked
 
@@ -293,10 +387,15 @@ def stage_encoding(ctx: StageContext) -> dict:
     e = cfg.encoding
     evaluate = api("encoding", "evaluate")
     responses = load_responses(ctx.input("brain"))
-    summary = {}
-    for name in _candidates(cfg, e.models):
-        acts = _aligned(load_activations(ctx.input("extract"), name), responses)
-        layers = _selected_layers(acts, e.layers, name)
+    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
+             for name in _candidates(cfg, e.models)}
+    baselines = _baseline_acts(ctx, e.baselines, responses, e.pixel_size,
+                               _model_names(cfg, e.models))
+    cands.update(baselines)
+    summary: dict[str, Any] = {}
+    results = {}
+    for name, acts in cands.items():
+        layers = _selected_layers(acts, e.layers, name, keep_all=name in baselines)
         if not layers:
             ctx.log(f"[encoding] {name}: none of encoding.layers {e.layers} was extracted; "
                     "skipped")
@@ -315,6 +414,8 @@ def stage_encoding(ctx: StageContext) -> dict:
                               "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}
         if e.alphas is not None:
             kw["alphas"] = np.asarray(e.alphas)
+        if "bootstrap" in inspect.signature(evaluate).parameters:
+            kw["bootstrap"] = e.bootstrap
         kw = _with_client(evaluate, kw, ctx.client)
         res = evaluate(acts, responses, **kw)
         if bad:
@@ -322,6 +423,9 @@ def stage_encoding(ctx: StageContext) -> dict:
             res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
         save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
+        results[name] = res
         r2 = res["r2"].groupby("roi").mean("voxel")
         summary[name] = _best_per_roi(r2.transpose("layer", "roi"))
+    summary["_selection"] = _select_and_save(ctx, "encoding", results, "r2_roi",
+                                             "bootstrap_r2", "region")
     return summary

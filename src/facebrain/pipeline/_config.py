@@ -167,6 +167,10 @@ class ExtractConfig:
     reduce: str | dict[str, str] | None = "avgpool"
     batch_size: int = 64
     device: str = "cpu"
+    # fit pca:N reducers on this subset only (a query on the stimulus table or ids);
+    # cross-validated stages (probe, encoding) refuse stimuli inside the fit, so choose
+    # a subset disjoint from the probed / scanned stimuli
+    pca_fit_on: str | list[str] | None = None
 
 
 @dataclass
@@ -333,12 +337,23 @@ class RSAConfig:
     method: str = "spearman"
     rdm_method: str = "correlation"
     standardize: bool = True
-    bootstrap: int = 0
+    bootstrap: int = 200
     over: Literal["stimuli", "subjects", "both"] = "stimuli"
     noise_ceiling: bool = True
     models: list[str] | None = None
     layers: list[str] | None = None
     seed: int | None = None
+    # baseline candidates beside the networks (pipeline/_baselines.py); bootstrap > 0
+    # gives the paired best-vs-runner-up intervals and the selection-corrected p
+    baselines: list[str] = field(default_factory=lambda: ["pixels", "untrained"])
+    pixel_size: int = 32
+
+    def _check(self, key: str) -> None:
+        from ._baselines import check_baselines
+
+        self.baselines = check_baselines(self.baselines, f"{key}.baselines")
+        if self.bootstrap < 0:
+            raise ConfigError(f"{key}.bootstrap: expected an int >= 0, got {self.bootstrap}")
 
 
 @dataclass
@@ -352,6 +367,17 @@ class EncodingConfig:
     alphas: list[float] | None = None
     models: list[str] | None = None
     layers: list[str] | None = None
+    # paired bootstrap over identities of the held-out predictions (cheap: no refits)
+    bootstrap: int = 1000
+    baselines: list[str] = field(default_factory=lambda: ["pixels", "untrained"])
+    pixel_size: int = 32
+
+    def _check(self, key: str) -> None:
+        from ._baselines import check_baselines
+
+        self.baselines = check_baselines(self.baselines, f"{key}.baselines")
+        if self.bootstrap < 0:
+            raise ConfigError(f"{key}.bootstrap: expected an int >= 0, got {self.bootstrap}")
 
 
 @dataclass

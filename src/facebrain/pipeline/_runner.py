@@ -204,7 +204,7 @@ def code_fingerprint(package: str) -> str:
     """Hash of the source and data files of ``facebrain.<package>`` (memoised)."""
     if package not in _CODE_CACHE:
         root = Path(__file__).resolve().parents[1] / package
-        items = []
+        items = [(root.name, file_sha256(root))] if root.is_file() else []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(filenames):

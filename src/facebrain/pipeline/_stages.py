@@ -395,6 +395,8 @@ def stage_extract(ctx: StageContext) -> dict:
         kw = _with_client(extract, {"reduce": cfg.extract.reduce, "batch_size": cfg.extract.batch_size,
                                         "device": cfg.extract.device, "store": ctx.dir / f"{m.name}.zarr",
                                         "resume": True}, ctx.client)
+        if cfg.extract.pca_fit_on is not None:
+            kw["pca_fit_on"] = cfg.extract.pca_fit_on
         acts = extract(model, stim, layers, **kw)
         summary[m.name] = {"layers": list(acts.data_vars), "n_stimuli": int(acts.sizes["stimulus"])}
     ref = reference_features(stim)
@@ -580,12 +582,14 @@ def default_stages() -> list[Stage]:
               code=("pipeline", "transfer")),
         Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain, _brain_fingerprint,
               enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
-        Stage("rsa", stage_rsa, ("extract", "brain"), lambda c: c.rsa, heavy=True,
+        Stage("rsa", stage_rsa, ("stimuli", "train", "extract", "brain"), lambda c: c.rsa,
+              heavy=True,
               enabled=lambda c: c.rsa.enabled and c.brain.source != "none",
-              code=("pipeline", "rsa")),
-        Stage("encoding", stage_encoding, ("extract", "brain"), lambda c: c.encoding, heavy=True,
+              code=("pipeline", "rsa", "activations", "models", "_selection.py")),
+        Stage("encoding", stage_encoding, ("stimuli", "train", "extract", "brain"),
+              lambda c: c.encoding, heavy=True,
               enabled=lambda c: c.encoding.enabled and c.brain.source != "none",
-              code=("pipeline", "encoding")),
+              code=("pipeline", "encoding", "activations", "models", "_selection.py")),
         Stage("report", stage_report,
               ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding"),
               lambda c: {"report": c.report, "config": _without_runtime(c.to_dict())},

@@ -62,6 +62,9 @@ class ReportData:
     encoding: dict[str, Any] = field(default_factory=dict)
     layer_rdm: Any = None
     planted: dict[str, str] = field(default_factory=dict)
+    # pooled candidate selection per stage ("rsa", "encoding") and network contrasts
+    selection: dict[str, Any] = field(default_factory=dict)
+    contrasts: dict[str, Any] = field(default_factory=dict)
     glass_brain: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -171,7 +174,46 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
                       f"source: {r.attrs.get('source', '')}.")
     best_rsa = {roi: _best(data.rsa, "score_mean", roi) for roi in rois} if data.rsa else {}
     best_enc = {roi: _best(data.encoding, "r2", roi) for roi in rois} if data.encoding else {}
-    if best_rsa or best_enc:
+    if data.selection:
+        from ._selection_table import selection_rows
+
+        rows, recovered = selection_rows(data.selection, rois, data.planted)
+        rep.heading(sec, "Selected candidate per ROI")
+        rep.table(sec, ["ROI", "planted driver",
+                        "selected (RSA)", "RSA score", "runner-up (RSA)",
+                        "best - runner-up [95% CI] (RSA)", "p, corrected (RSA)",
+                        "selected (encoding)", "mean R²", "runner-up (encoding)",
+                        "best - runner-up [95% CI] (encoding)", "p, corrected (encoding)",
+                        "recovered"],
+                  rows, marks={"yes": "ok", "no": "bad", "tied": "part"})
+        rep.text(sec, "Selected: the best of every candidate (each extracted layer of each "
+                      "network, the untrained twins, raw pixels and the reference features) "
+                      "by mean RSA score / mean held-out R² over the ROI. The difference to "
+                      "the runner-up has a paired bootstrap interval (the same resampled "
+                      "stimuli or identities for both); its p asks whether the selected one is "
+                      "ahead of every other candidate, corrected for having picked it from "
+                      "the data (multiple comparisons with the best, bootstrap max "
+                      "statistic). Recovered: 'yes' when the planted driver is selected and its "
+                      "lead is significant (p < 0.05), 'tied' when it is the best or the "
+                      "runner-up but the two cannot be told apart, else 'no'.")
+        summary["recovered"] = recovered
+        for method in data.selection:
+            summary[f"selection/{method}"] = {
+                roi: f for roi, f in ((roi, recovered.get(roi, {}).get(method)) for roi in rois)
+                if f is not None}
+        for method, con in data.contrasts.items():
+            if con is None or con.sizes.get("contrast", 0) == 0:
+                continue
+            crow = []
+            for c in map(str, con["contrast"].values):
+                for roi in map(str, con["roi"].values):
+                    x = con.sel(contrast=c, roi=roi)
+                    crow.append([c, roi, float(x["diff"]), float(x["diff_ci_low"]),
+                                 float(x["diff_ci_high"]), float(x["p_value_fwe"])])
+            rep.heading(sec, f"Networks compared at the same layer ({method})")
+            rep.table(sec, ["contrast", "ROI", "difference", "CI low", "CI high",
+                            "p (corrected over layers)"], crow)
+    elif best_rsa or best_enc:
         rows = []
         marks = {"yes": "ok", "no": "bad", "RSA only": "part", "encoding only": "part"}
         recovered = {}
@@ -286,6 +328,10 @@ def result_groups(data: ReportData) -> dict[str, Any]:
         groups[f"rsa/{m}"] = ds
     for m, ds in data.encoding.items():
         groups[f"encoding/{m}"] = ds
+    for stage, ds in data.selection.items():
+        groups[f"{stage}/selection"] = ds
+    for stage, ds in data.contrasts.items():
+        groups[f"{stage}/contrasts"] = ds
     if data.responses is not None:
         groups["brain/responses"] = data.responses.to_dataset(name="responses") \
             if hasattr(data.responses, "to_dataset") else data.responses
@@ -339,12 +385,25 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
             f = Path(folder) / f"{stage}__{m}.nc"
             if f.is_file():
                 target[m] = load_netcdf(f)
+        for f in sorted(Path(folder).glob(f"{stage}__*.nc")):  # baselines
+            m = f.name[len(stage) + 2:-3]
+            if m in ("selection", "contrasts"):
+                part = data.selection if m == "selection" else data.contrasts
+                part[stage] = load_netcdf(f)
+            elif m not in target:
+                target[m] = load_netcdf(f)
     ext = ctx.inputs.get("extract")
     if figures and ext is not None and data.responses is not None:
         ids = [str(s) for s in data.responses["stimulus"].values]
 
+        rsa_dir = ctx.inputs.get("rsa")
+
         def layer_rdm(model: str, layer: str) -> np.ndarray:
-            acts = load_activations(ext, model)
+            saved = Path(rsa_dir) / f"baseline__{model}.nc" if rsa_dir else None
+            if saved is not None and saved.is_file():  # a baseline computed by the rsa stage
+                acts = load_netcdf(saved)
+            else:
+                acts = load_activations(ext, model)
             x = np.asarray(acts[layer].sel(stimulus=ids).values, float).reshape(len(ids), -1)
             return F.rdm_matrix(x)
 

@@ -10,11 +10,17 @@ Bootstraps run on a dask cluster when ``client=`` is given, e.g. an existing one
     res = facebrain.rsa.compare(acts, brain, bootstrap=1000, client=client)
 
 Sample ``b`` always comes from ``numpy.random.default_rng([seed, b])``, so the
-result equals the local run.
+result equals the local run, and results of several networks computed with the same
+stimuli, subjects and seed are paired: ``select_candidates({"net": res1, "twin": res2},
+"score_mean", "bootstrap_score")`` pools them and picks the best candidate per ROI with a
+paired interval for its lead and a selection-corrected p; ``network_contrasts`` compares two
+networks at each shared layer.
 """
 
+from .._selection import network_contrasts, select_candidates
 from ._compare import compare, noise_ceiling
 from ._kernels import COMPARISONS
 from ._rdm import label_rdm, rdm
 
-__all__ = ["COMPARISONS", "compare", "label_rdm", "noise_ceiling", "rdm"]
+__all__ = ["COMPARISONS", "compare", "label_rdm", "network_contrasts", "noise_ceiling", "rdm",
+           "select_candidates"]

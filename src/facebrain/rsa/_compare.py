@@ -8,7 +8,9 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
-from .._utils import check_same_stimuli, shared_stimulus_ids
+from .._errors import BootstrapError
+from .._selection import PAIRING_ATTR, add_selection
+from .._utils import check_same_stimuli, shared_stimulus_ids, stable_hash
 from ._bootstrap import bootstrap_chunk, prepare
 from ._kernels import COMPARISONS, COV_METHODS
 from ._rdm import _check_n_stimuli, rdm
@@ -134,6 +136,7 @@ def compare(
     align: str = "strict",
     layers=None,
     chunk_size: int = 20,
+    max_nan: float = 0.05,
 ) -> xr.Dataset:
     """Compare model RDMs with brain RDMs, per layer x ROI x subject.
 
@@ -170,6 +173,9 @@ def compare(
         Layers of the Activations to use.
     chunk_size : int
         Bootstrap samples per task.
+    max_nan : float
+        Largest fraction of unusable (NaN) bootstrap samples accepted for a layer x
+        ROI with a finite score; more raises :class:`facebrain._errors.BootstrapError`.
 
     Returns
     -------
@@ -177,7 +183,11 @@ def compare(
         ``score(layer, roi, subject)``, ``score_mean(layer, roi)``,
         ``ci_low/ci_high(layer, roi)``, ``ceiling_lower/ceiling_upper(roi)`` and,
         with a bootstrap, ``bootstrap_score(bootstrap, layer, roi)`` (mean over
-        subjects of each sample); attrs ``method``, ``rdm_method``, ``over``.
+        subjects of each sample) and ``n_valid_bootstrap(layer, roi)``; the
+        selection variables of :func:`facebrain._selection.add_selection`
+        (``best_layer(roi)``, ``runnerup_layer``, ``diff_best_runnerup``,
+        ``diff_ci_low/high``, ``p_diff_fwe``, ``p_value/p_value_fwe(layer, roi)``);
+        attrs ``method``, ``rdm_method``, ``over``, ``bootstrap_pairing``.
 
     Examples
     --------
@@ -203,6 +213,8 @@ def compare(
         raise ValueError(f"bootstrap={bootstrap!r} must be >= 0.")
     if not 0 < ci < 1:
         raise ValueError(f"ci={ci!r} must lie in (0, 1).")
+    if not 0 <= max_nan < 1:
+        raise ValueError(f"max_nan={max_nan!r} must lie in [0, 1).")
     mrdm, names = _as_model_rdms(model, rdm_method, layers)
     brdm, rois, subjects = _as_brain_rdms(brain, rdm_method)
     mids, bids = _stimulus_ids(mrdm, "model"), _stimulus_ids(brdm, "brain")
@@ -250,15 +262,18 @@ def compare(
             parts = client.gather(futs)
         boot = np.concatenate([p[0] for p in parts]).reshape(n_boot, n_l, n_r, n_s)
         if over == "stimuli":
-            bmean = boot
+            bmean, used = boot, np.broadcast_to(score, boot.shape)
         else:
             subj = np.concatenate([p[1] for p in parts])
             bmean = np.take_along_axis(boot, subj[:, None, None, :], axis=3)
+            used = np.take_along_axis(np.broadcast_to(score, boot.shape),
+                                      subj[:, None, None, :], axis=3)
+        bmean, n_valid = _valid_samples(bmean, used, score_mean, names, rois, max_nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            bmean = np.nanmean(bmean, axis=3)
             lo, hi = np.nanpercentile(bmean, [100 * alpha, 100 * (1 - alpha)], axis=0)
         data_vars["bootstrap_score"] = (("bootstrap", "layer", "roi"), bmean)
+        data_vars["n_valid_bootstrap"] = (("layer", "roi"), n_valid)
         ci_kind = f"percentile bootstrap over {over}"
     else:
         from scipy import stats
@@ -285,7 +300,7 @@ def compare(
     coords = {"layer": names, "roi": rois, "subject": subjects}
     if n_boot:
         coords["bootstrap"] = np.arange(n_boot)
-    return xr.Dataset(
+    res = xr.Dataset(
         data_vars,
         coords=coords,
         attrs={
@@ -300,8 +315,37 @@ def compare(
             "n_stimuli": n,
             "noise_ceiling": "leave-one-subject-out lower, all-subjects upper "
                              "(facebrain.brain.rsa_noise_ceiling)" if noise_ceiling else "none",
+            "max_nan_fraction": float(max_nan),
+            PAIRING_ATTR: stable_hash({"ids": list(ids), "subjects": subjects, "seed": int(seed),
+                                       "over": over, "n": n_boot}) if n_boot else "",
         },
     )
+    return add_selection(res, "score_mean", "bootstrap_score" if n_boot else None, ci=ci)
+
+
+def _valid_samples(bmean, used, score_mean, names, rois, max_nan):
+    """Mean over subjects of each sample, NaN where a subject with a finite point score is NaN.
+
+    Refuses (BootstrapError) when more than ``max_nan`` of the samples of a layer x ROI
+    whose point score is finite are unusable.
+    """
+    bad = (np.isnan(bmean) & np.isfinite(used)).any(axis=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(bmean, axis=3)
+    mean[bad] = np.nan
+    n_valid = np.isfinite(mean).sum(axis=0)
+    frac = 1.0 - n_valid / mean.shape[0]
+    worst = np.where(np.isfinite(score_mean), frac, 0.0)
+    if (worst > max_nan).any():
+        i, j = np.unravel_index(int(np.argmax(worst)), worst.shape)
+        raise BootstrapError(
+            f"{100 * worst[i, j]:.1f}% of the bootstrap samples of layer {names[i]!r} x ROI "
+            f"{rois[j]!r} are NaN (constant RDM in the resampled stimuli/subjects), more than "
+            f"the allowed {100 * max_nan:.0f}%; an interval from the rest would be biased. Use "
+            "more stimuli, a method robust to ties (e.g. 'corr'), or over='subjects'; "
+            "max_nan= raises the limit.")
+    return mean, n_valid
 
 
 noise_ceiling_fn = noise_ceiling

@@ -190,6 +190,13 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
         if target is None:
             raise ValueError("cv='kfold' is stratified on the target; pass target=")
         y = _column(table, target, cv)
+        if target != "identity" and "identity" in table.columns and \
+                table["identity"].nunique() < n:
+            warnings.warn(
+                f"cv='kfold' for target {target!r}: images of the same identity fall in "
+                "training and test folds (identities are mixed across folds), so accuracy "
+                "includes recognising people seen in training; use cv='leave-identity-out' "
+                "for generalisation to new faces.", UserWarning, stacklevel=2)
         assignment = np.empty(n, np.int64)
         skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         for k, (_, test) in enumerate(skf.split(np.zeros(n), y)):

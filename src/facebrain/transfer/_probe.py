@@ -155,6 +155,9 @@ def probe(
     True
     """
     layers = _layers(acts, layers)
+    from ..activations import check_pca_leakage
+
+    check_pca_leakage(acts, layers, analysis="transfer.probe")
     y, classes = _target(acts, target)
     folds = make_folds(acts, cv, target=target, n_folds=n_folds, seed=seed)
     check_folds(folds, y, classes, target)

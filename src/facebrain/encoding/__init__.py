@@ -9,8 +9,8 @@ local run with the same ``batch_size``.
 
 from ._evaluate import FittedEncoder, evaluate, fit
 from ._partition import variance_partition
-from ._ridge_encoder import RidgeEncoder
+from ._ridge_encoder import AlphaGridWarning, RidgeEncoder
 from ._solvers import RIDGE_SOLVERS
 
-__all__ = ["RIDGE_SOLVERS", "FittedEncoder", "RidgeEncoder", "evaluate", "fit",
+__all__ = ["RIDGE_SOLVERS", "AlphaGridWarning", "FittedEncoder", "RidgeEncoder", "evaluate", "fit",
            "variance_partition"]

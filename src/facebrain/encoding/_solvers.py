@@ -181,7 +181,7 @@ def _sse(P, Yt, n_alphas):
 
 def _pow2_scale(Yc: np.ndarray) -> np.ndarray:
     """Per-target power of two near each column's RMS (1 for an all-zero column)."""
-    rms = np.sqrt(np.mean(Yc * Yc, axis=0))
+    rms = np.sqrt(np.einsum("ij,ij->j", Yc, Yc) / max(1, Yc.shape[0]))
     e = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
     return np.exp2(e)
 

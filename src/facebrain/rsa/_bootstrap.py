@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ._compiled import centered_ranks, group_tie_pairs, kendall_boot_counts, sort_plan
+from ._compiled import group_tie_pairs, kendall_boot_counts, rank_sums, sort_plan
 from ._kernels import COMPARISONS, COV_METHODS, dense_ranks
 
 __all__ = [
@@ -147,9 +147,8 @@ def prepare(model, brain, method):
     pairs sorted by (model rank, brain rank).
     """
     if method in ("spearman", "rho-a"):
-        om, nm = sort_plan(model)
-        ob, nb = sort_plan(brain)
-        return {"method": method, "om": om, "nm": nm, "ob": ob, "nb": nb}
+        order, new = sort_plan(np.concatenate([model, brain]))
+        return {"method": method, "order": order, "new": new, "m": model.shape[0]}
     if method in ("tau-a", "tau-b", "kendall"):
         dm = dense_ranks(model).astype(np.int64)
         db = dense_ranks(brain).astype(np.int64)
@@ -177,20 +176,17 @@ def rank_corr_boot(prep: dict, W: np.ndarray, method: str) -> np.ndarray:
     correlation of average ranks, or ``12 sum(d1 d2) / (N^3 - N)`` for rho-a.
     """
     W = np.asarray(W, dtype=np.float64)
-    fm = centered_ranks(prep["om"], prep["nm"], W)
-    fb = centered_ranks(prep["ob"], prep["nb"], W)
-    fmw = fm * W[:, None, :]
-    num = np.matmul(fmw, fb.transpose(0, 2, 1))
-    s1 = np.einsum("bmp,bmp->bm", fmw, fm)
-    s2 = np.einsum("bkp,bkp,bp->bk", fb, fb, W)
-    n = W.sum(1)
+    m = prep["m"]
+    num, ss = rank_sums(prep["order"], prep["new"], m, W)
+    s1, s2 = ss[:, :m, None], ss[:, None, m:]
+    n = W.sum(1)[:, None, None]
     tol = 1e-12 * n**3
-    bad = (s1 <= tol[:, None])[:, :, None] | (s2 <= tol[:, None])[:, None, :]
+    bad = (s1 <= tol) | (s2 <= tol)
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "rho-a":
-            out = num * (12.0 / (n**3 - n))[:, None, None]
+            out = num * (12.0 / (n**3 - n))
         else:
-            out = num / np.sqrt(s1[:, :, None] * s2[:, None, :])
+            out = num / np.sqrt(s1 * s2)
     return np.where(bad, np.nan, out)
 
 

@@ -5,8 +5,9 @@ distinct stimuli appears, see :mod:`._bootstrap`), so every statistic is a weigh
 on fixed RDM vectors; the sort orders are computed once per RDM (or RDM pair) and the
 kernels only walk them.
 
-* :func:`centered_ranks`: weighted average ranks minus their mean ``(N + 1) / 2`` of
-  every RDM for many samples (spearman and rho-a are then weighted dot products).
+* :func:`rank_sums`: weighted average ranks minus their mean ``(N + 1) / 2`` of every
+  RDM, one sample at a time (so they stay in cache), then one BLAS product per sample
+  for the model x brain cross-products (spearman and rho-a follow).
 * :func:`kendall_boot_counts`: Knight's O(n log n) algorithm for every (model, brain)
   pair and a block of samples at once: pairs are walked in (x, y) order and a Fenwick
   tree over y-ranks, holding one lane per sample, counts the weighted discordant pairs;
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["centered_ranks", "group_tie_pairs", "kendall_boot_counts", "sort_plan"]
+__all__ = ["group_tie_pairs", "kendall_boot_counts", "rank_sums", "sort_plan"]
 
 
 def sort_plan(v: np.ndarray):
@@ -35,16 +36,23 @@ def sort_plan(v: np.ndarray):
 
 
 @numba.njit(cache=True, nogil=True)
-def _centered_ranks(order, new, W, out):  # pragma: no cover - compiled
-    n_boot, n_pairs = W.shape
-    n_rdm = order.shape[0]
-    for b in range(n_boot):
-        total = 0.0
-        for p in range(n_pairs):
-            total += W[b, p]
-        mid = 0.5 * (total + 1.0)
-        for r in range(n_rdm):
-            cum = 0.0
+def _ranks_one(order, new, notie, w, F, ss):  # pragma: no cover - compiled
+    n_rdm, n_pairs = order.shape
+    tot = 0.0
+    for p in range(n_pairs):
+        tot += w[p]
+    for r in range(n_rdm):
+        cum = -0.5 * tot  # average rank minus (N + 1) / 2, built up along the sort order
+        acc = 0.0
+        if notie[r]:
+            for t in range(n_pairs):
+                q = order[r, t]
+                wq = w[q]
+                v = cum + 0.5 * wq
+                F[r, q] = v
+                acc += wq * v * v
+                cum += wq
+        else:
             t = 0
             while t < n_pairs:
                 u = t + 1
@@ -52,31 +60,46 @@ def _centered_ranks(order, new, W, out):  # pragma: no cover - compiled
                     u += 1
                 wg = 0.0
                 for s in range(t, u):
-                    wg += W[b, order[r, s]]
-                val = cum + 0.5 * (wg + 1.0) - mid
+                    wg += w[order[r, s]]
+                v = cum + 0.5 * wg
                 for s in range(t, u):
-                    out[b, r, order[r, s]] = val
+                    F[r, order[r, s]] = v
+                acc += wg * v * v
                 cum += wg
                 t = u
+        ss[r] = acc
 
 
-def centered_ranks(order: np.ndarray, new: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Weighted average ranks minus ``(sum(w) + 1) / 2``, as if entry p appeared w[p] times.
+def rank_sums(order: np.ndarray, new: np.ndarray, n_model: int, W: np.ndarray):
+    """Weighted centred-rank cross-products of model x brain RDMs for each sample.
 
     Parameters
     ----------
-    order, new : from :func:`sort_plan` of the (n_rdms, n_pairs) RDM vectors
+    order, new : from :func:`sort_plan` of the stacked (model then brain) RDM vectors
+    n_model : int
+        How many of the stacked rows are model RDMs.
     W : ndarray of shape (n_boot, n_pairs)
-        Non-negative weights (entries of weight 0 get a value that carries no weight).
+        Pair weights, one row per sample.
 
     Returns
     -------
-    F : ndarray of shape (n_boot, n_rdms, n_pairs)
+    num : ndarray of shape (n_boot, n_model, n_brain)
+        ``sum_p w_p F_i[p] F_j[p]`` with ``F`` the average rank minus ``(N + 1) / 2``
+        (a BLAS product per sample; ``F`` of one sample stays in cache).
+    ss : ndarray of shape (n_boot, n_rdms)
+        ``sum_p w_p F_r[p]^2``.
     """
     W = np.ascontiguousarray(W, dtype=np.float64)
-    out = np.empty((W.shape[0], order.shape[0], W.shape[1]))
-    _centered_ranks(order, new, W, out)
-    return out
+    n_boot, n_pairs = W.shape
+    n_rdm = order.shape[0]
+    notie = new.all(1)
+    F = np.empty((n_rdm, n_pairs))
+    num = np.empty((n_boot, n_model, n_rdm - n_model))
+    ss = np.empty((n_boot, n_rdm))
+    for b in range(n_boot):
+        _ranks_one(order, new, notie, W[b], F, ss[b])
+        np.dot(F[:n_model] * W[b], F[n_model:].T, out=num[b])
+    return num, ss
 
 
 @numba.njit(cache=True, nogil=True)
@@ -112,11 +135,7 @@ def group_tie_pairs(order: np.ndarray, new: np.ndarray, WT: np.ndarray) -> np.nd
 def _kendall_boot(xr, yr, orders, WT, dis, joint):  # pragma: no cover - compiled
     m, k, n_pairs = orders.shape
     n_boot = WT.shape[1]
-    ymax = 0
-    for j in range(k):
-        for p in range(n_pairs):
-            if yr[j, p] > ymax:
-                ymax = yr[j, p]
+    ymax = yr.max()
     tree = np.zeros((ymax + 1, n_boot), dtype=np.int64)
     run = np.zeros(n_boot, dtype=np.int64)
     pre = np.zeros(n_boot, dtype=np.int64)

@@ -136,9 +136,10 @@ def _kendall_boot(xr, yr, orders, WT, dis, joint):  # pragma: no cover - compile
     m, k, n_pairs = orders.shape
     n_boot = WT.shape[1]
     ymax = yr.max()
-    tree = np.zeros((ymax + 1, n_boot), dtype=np.int64)
-    run = np.zeros(n_boot, dtype=np.int64)
-    pre = np.zeros(n_boot, dtype=np.int64)
+    # int32 lanes (twice the SIMD width): every partial sum is at most sum(w) < 2**31
+    tree = np.zeros((ymax + 1, n_boot), dtype=np.int32)
+    run = np.zeros(n_boot, dtype=np.int32)
+    pre = np.zeros(n_boot, dtype=np.int32)
     grp = np.zeros(n_boot, dtype=np.int64)
     for i in range(m):
         for j in range(k):
@@ -167,7 +168,7 @@ def _kendall_boot(xr, yr, orders, WT, dis, joint):  # pragma: no cover - compile
                     idx -= idx & (-idx)
                 for b in range(n_boot):
                     w = WT[q, b]
-                    dis[i, j, b] += w * (run[b] - pre[b])
+                    dis[i, j, b] += np.int64(w) * (run[b] - pre[b])
                     run[b] += w
                     grp[b] += w
                 idx = y
@@ -190,8 +191,8 @@ def kendall_boot_counts(xr: np.ndarray, yr: np.ndarray, orders: np.ndarray, WT: 
         Dense 1-based ranks of the brain RDMs.
     orders : ndarray of shape (m, k, n_pairs) of int64
         ``np.lexsort((yr[j], xr[i]))`` for every pair.
-    WT : ndarray of shape (n_pairs, n_boot) of int64
-        Pair multiplicities, one column per sample.
+    WT : ndarray of shape (n_pairs, n_boot) of int
+        Pair multiplicities, one column per sample (summing to < 2**31 per sample).
 
     Returns
     -------
@@ -202,5 +203,7 @@ def kendall_boot_counts(xr: np.ndarray, yr: np.ndarray, orders: np.ndarray, WT: 
     m, k = xr.shape[0], yr.shape[0]
     dis = np.zeros((m, k, WT.shape[1]), dtype=np.int64)
     joint = np.zeros((m, k, WT.shape[1]), dtype=np.int64)
-    _kendall_boot(xr, yr, orders, np.ascontiguousarray(WT, dtype=np.int64), dis, joint)
+    if WT.sum(0).max(initial=0) >= 2**31:
+        raise ValueError("bootstrap weights sum to more than 2**31 pairs; use fewer stimuli.")
+    _kendall_boot(xr, yr, orders, np.ascontiguousarray(WT, dtype=np.int32), dis, joint)
     return dis, joint

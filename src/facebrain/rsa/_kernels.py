@@ -35,6 +35,9 @@ except ImportError:  # pragma: no cover - depends on scipy internals
     _scipy_kendall_dis = None
 
 
+_argsort = np.argsort  # module alias: tests count merge levels by patching this name only
+
+
 def _constant_warning(n_bad: int, what: str) -> None:
     warnings.warn(
         f"{n_bad} comparison(s) involve a constant {what} (zero variance after "
@@ -317,7 +320,7 @@ def inversions(y, weights=None):
         if side is None or side.shape[-1] != 2 * s:
             side = np.repeat(np.array([0, 1], dtype=np.int64), s)
         key = yb * 2 + side
-        order = np.argsort(key, axis=2, kind="stable")
+        order = _argsort(key, axis=2, kind="stable")
         ys = np.take_along_axis(yb, order, axis=2)
         ws = np.take_along_axis(wb, order, axis=2)
         is_right = np.take_along_axis(np.broadcast_to(side, key.shape), order, axis=2)

@@ -208,17 +208,19 @@ def test_decompositions_cached_across_voxel_blocks(rng):
     X, Y = realistic(rng, 60, 90, n_vox=40)
     _solvers.clear_cache()
     whole = _fit(X, Y, cv=KFold(4))
-    assert len(_solvers._CACHE) == 1
+    assert len(_solvers._CACHE) == 2  # the folds' factors and the refit's
     blocks = [_fit(X, Y[:, a:a + 13], cv=KFold(4)) for a in range(0, 40, 13)]
-    assert len(_solvers._CACHE) == 1  # every block reused the first fit's fold factors
+    assert len(_solvers._CACHE) == 2  # every block reused the first fit's factors
     np.testing.assert_array_equal(np.concatenate([b.best_alphas_ for b in blocks]),
                                   whole.best_alphas_)
     np.testing.assert_allclose(np.concatenate([b.cv_scores_ for b in blocks], axis=1),
                                whole.cv_scores_, rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([b.predict(X[:4]) for b in blocks], axis=1),
+                               whole.predict(X[:4]), rtol=1e-10, atol=1e-10)
     X2 = X.copy()
-    X2[0, 0] += 1.0  # other data: a new entry, never a stale hit
+    X2[0, 0] += 1.0  # other data: new entries, never a stale hit
     _fit(X2, Y, cv=KFold(4))
-    assert len(_solvers._CACHE) == 2
+    assert len(_solvers._CACHE) == 4
 
 
 def test_dual_coef_matches_lazy_primal_coef(rng):

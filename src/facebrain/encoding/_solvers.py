@@ -133,22 +133,35 @@ def _key(X, folds, solver, fit_intercept):
     return h.hexdigest()
 
 
-def cached_fold_decompositions(X, folds, solver, fit_intercept) -> list:
-    """:func:`fold_decompositions` through the LRU cache (``CACHE_BYTES``)."""
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 0
+
+
+def _cached(key: str, compute):
+    """LRU cache of factorisations bounded by ``CACHE_BYTES`` (0 disables it)."""
     if CACHE_BYTES <= 0:
-        return fold_decompositions(X, folds, solver, fit_intercept)
-    key = _key(X, folds, solver, fit_intercept)
+        return compute()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    decs = fold_decompositions(X, folds, solver, fit_intercept)
-    size = sum(a.nbytes for d in decs for a in d.values())
-    if size <= CACHE_BYTES:
-        _CACHE[key] = decs
-        while sum(a.nbytes for ds in _CACHE.values() for d in ds for a in d.values()) \
-                > CACHE_BYTES:
+    value = compute()
+    if _nbytes(value) <= CACHE_BYTES:
+        _CACHE[key] = value
+        while sum(_nbytes(v) for v in _CACHE.values()) > CACHE_BYTES:
             _CACHE.popitem(last=False)
-    return decs
+    return value
+
+
+def cached_fold_decompositions(X, folds, solver, fit_intercept) -> list:
+    """:func:`fold_decompositions` through the LRU cache (``CACHE_BYTES``)."""
+    return _cached(_key(X, folds, solver, fit_intercept),
+                   lambda: fold_decompositions(X, folds, solver, fit_intercept))
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -272,14 +285,20 @@ def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: st
         demand, as himalaya's ``KernelRidgeCV`` keeps dual weights).
     """
     y_mean = Y.mean(0) if fit_intercept else np.zeros(Y.shape[1])
+    key = _key(X, [], "refit-" + solver, fit_intercept)
     if solver == "primal":
-        coef, intercept = refit_coef(decompose(X, "primal", fit_intercept), Y, alpha_per_target,
-                                     fit_intercept)
+        dec = _cached(key, lambda: decompose(X, "primal", fit_intercept))
+        coef, intercept = refit_coef(dec, Y, alpha_per_target, fit_intercept)
         return {"coef": coef, "intercept": intercept}
     x_mean = X.mean(0) if fit_intercept else np.zeros(X.shape[1])
     Xc = X - x_mean
-    s, U = np.linalg.eigh(Xc @ Xc.T)
-    s = np.clip(s, 0.0, None)
+
+    def full():
+        s, U = np.linalg.eigh(Xc @ Xc.T)
+        return {"s": np.clip(s, 0.0, None), "U": U}
+
+    dec = _cached(key, full)
+    s, U = dec["s"], dec["U"]
     Yc = Y - y_mean
     if device is not None:
         from ._torch_ops import dual_refit_torch

@@ -63,7 +63,7 @@ def cv_alpha_scores(X, Y, folds, alphas, *, fit_intercept=True, solver="auto",
     for dec, (tr, te) in zip(decs, folds):
         for a in range(0, n_t, bs):
             sl = slice(a, a + bs)
-            total[:, sl] += fold_scores(dec, Y[tr, sl], Y[te, sl], alphas, fit_intercept,
+            total[:, sl] += fold_scores(dec, Y[:, sl], tr, te, alphas, fit_intercept,
                                         scoring, score_dtype, device)
     return total / len(folds)
 
@@ -243,7 +243,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"batch_size={self.batch_size!r} must be a positive int or None.")
         device = check_device(self.device)
         ravel = y.ndim == 1
-        Y = y[:, None] if ravel else y
+        Y = np.asarray(y[:, None] if ravel else y, dtype=np.float64)
         folds = self._folds(X, Y, groups)
         self.solver_ = pick_solver(self.solver, *X.shape)
         scores = cv_alpha_scores(X, Y, folds, alphas, fit_intercept=self.fit_intercept,

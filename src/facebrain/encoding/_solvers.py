@@ -199,16 +199,17 @@ def _pow2_scale(Yc: np.ndarray) -> np.ndarray:
     return np.exp2(e)
 
 
-def fold_scores(dec: dict, Y_train: np.ndarray, Y_test: np.ndarray, alphas: np.ndarray,
-                fit_intercept: bool, scoring: str, score_dtype: str = "float64",
-                device=None) -> np.ndarray:
+def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                alphas: np.ndarray, fit_intercept: bool, scoring: str,
+                score_dtype: str = "float64", device=None) -> np.ndarray:
     """Score every alpha on one fold for a batch of targets.
 
     Parameters
     ----------
     dec : dict from :func:`fold_decompositions`
-    Y_train : ndarray of shape (n_train, n_targets)
-    Y_test : ndarray of shape (n_test, n_targets)
+    Y : ndarray of shape (n_samples, n_targets)
+    train, test : ndarray of int
+        The fold's rows of ``Y``.
     scoring : {"neg_mse", "r2"}
         ``neg_mse`` is himalaya's default ``l2_neg_loss`` (minus the mean squared
         error of the fold); ``r2`` is himalaya's ``r2_score`` (0 where the test
@@ -218,47 +219,48 @@ def fold_scores(dec: dict, Y_train: np.ndarray, Y_test: np.ndarray, alphas: np.n
         first divided by a per-target power of two, so this is scale-free); squared
         residuals are always summed in float64.
     device : str or None
-        None: numpy; ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch
-        on that device.
+        None: numpy, block by block of targets (no full-size temporaries);
+        ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch on that device.
 
     Returns
     -------
     scores : ndarray of shape (n_alphas, n_targets)
     """
-    y_mean = Y_train.mean(0) if fit_intercept else np.zeros(Y_train.shape[1])
-    Yc = Y_train - y_mean
-    Yt = Y_test - y_mean
-    scale = _pow2_scale(Yc)
-    Yc /= scale
-    Yt /= scale
     A, T, s = dec["A"], dec["T"], dec["s"]
     n_test, r = A.shape
-    n_a, n_t = alphas.size, Yc.shape[1]
+    n_a, n_t = alphas.size, Y.shape[1]
     dt = np.float32 if score_dtype == "float32" else np.float64
     AD = (A[None, :, :] / (s[None, :] + alphas[:, None])[:, None, :]).reshape(-1, r)
     # dual form (r >= n_train): fold T into the small left factor instead of forming T.T @ Y
     fold_t = T.shape[1] >= T.shape[0]
-    if fold_t:
-        left = AD.astype(dt) @ T.T.astype(dt)
-    else:
-        left = AD.astype(dt)
-    if device is not None:
+    left = AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
+    chunk = n_t if device is not None else max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    out = np.empty((n_a, n_t))
+    for a in range(0, n_t, chunk):
+        sl = slice(a, min(a + chunk, n_t))
+        Yc = np.asarray(Y[train, sl], dtype=np.float64)  # copies of this block only
+        Yt = np.asarray(Y[test, sl], dtype=np.float64)
+        if fit_intercept:
+            m = Yc.mean(0)
+            Yc -= m
+            Yt -= m
+        var = ((Yt - Yt.mean(0)) ** 2).sum(0) if scoring == "r2" else None
+        scale = _pow2_scale(Yc)
+        inv = 1.0 / scale  # a power of two: exact
+        Yc *= inv
+        Yt *= inv
         right = Yc if fold_t else T.T @ Yc
-        sse = fold_sse_torch(left, right, Yt, n_a, device)
-    else:
-        sse = np.empty((n_a, n_t))
-        chunk = max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
-        for a in range(0, n_t, chunk):
-            sl = slice(a, min(a + chunk, n_t))
-            right = Yc[:, sl] if fold_t else T.T @ Yc[:, sl]
-            P = left @ right.astype(dt)
-            sse[:, sl] = _sse(P, Yt[:, sl], n_a)
-    sse *= (scale * scale)[None, :]
-    if scoring == "neg_mse":
-        return -sse / n_test
-    var = ((Y_test - Y_test.mean(0)) ** 2).sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(var == 0, 0.0, 1.0 - sse / var)
+        if device is not None:
+            sse = fold_sse_torch(left, right, Yt, n_a, device)
+        else:
+            sse = _sse(left @ right.astype(dt), Yt, n_a)
+        sse *= (scale * scale)[None, :]
+        if scoring == "neg_mse":
+            out[:, sl] = -sse / n_test
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[:, sl] = np.where(var == 0, 0.0, 1.0 - sse / var)
+    return out
 
 
 # ----------------------------------------------------------------------------- refit
@@ -299,13 +301,17 @@ def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: st
 
     dec = _cached(key, full)
     s, U = dec["s"], dec["U"]
-    Yc = Y - y_mean
     if device is not None:
         from ._torch_ops import dual_refit_torch
 
-        dual = dual_refit_torch(U, s, Yc, alpha_per_target, device)
+        dual = dual_refit_torch(U, s, Y - y_mean, alpha_per_target, device)
     else:
-        B = U.T @ Yc
+        # U.T (Y - 1 y_mean) without a centred copy of Y: the rank-one correction only
+        # touches the kernel's constant null direction, which Xc.T and the centred test
+        # kernel annihilate
+        B = U.T @ Y
+        if fit_intercept:
+            B -= np.outer(U.sum(0), y_mean)
         B /= s[:, None] + alpha_per_target[None, :]
         dual = U @ B
     intercept = y_mean - (Xc @ x_mean) @ dual

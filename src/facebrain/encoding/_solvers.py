@@ -165,31 +165,13 @@ def cached_fold_decompositions(X, folds, solver, fit_intercept) -> list:
 
 
 # ----------------------------------------------------------------------------- scoring
-try:
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def _sse_kernel(P, Yt, n_alphas, out):  # pragma: no cover - compiled
-        n_test = Yt.shape[0]
-        nv = Yt.shape[1]
-        for a in range(n_alphas):
-            for j in range(n_test):
-                row = a * n_test + j
-                for v in range(nv):
-                    d = Yt[j, v] - np.float64(P[row, v])
-                    out[a, v] += d * d
-except ImportError:  # pragma: no cover - numba is a dependency
-    _sse_kernel = None
-
-
 def _sse(P, Yt, n_alphas):
     """Sum over test samples of (Yt - P_alpha)^2 in float64: (n_alphas, n_targets)."""
+    from ._compiled import sse_kernel  # numba is imported on first use, not with the package
+
     out = np.zeros((n_alphas, Yt.shape[1]))
-    if _sse_kernel is not None:
-        _sse_kernel(P, np.ascontiguousarray(Yt), n_alphas, out)
-        return out
-    R = P.reshape(n_alphas, Yt.shape[0], -1).astype(np.float64) - Yt[None]
-    return np.einsum("ijk,ijk->ik", R, R)
+    sse_kernel(P, np.ascontiguousarray(Yt), n_alphas, out)
+    return out
 
 
 def _pow2_scale(Yc: np.ndarray) -> np.ndarray:

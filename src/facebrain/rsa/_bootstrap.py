@@ -19,7 +19,6 @@ import warnings
 
 import numpy as np
 
-from ._compiled import group_tie_pairs, kendall_boot_counts, rank_sums, sort_plan
 from ._kernels import COMPARISONS, COV_METHODS, dense_ranks
 
 __all__ = [
@@ -146,6 +145,10 @@ def prepare(model, brain, method):
     tau the dense ranks, tie groups and, for every (model, brain) pair, the order of the
     pairs sorted by (model rank, brain rank).
     """
+    if method not in RANK_BOOT:
+        return None
+    from ._compiled import sort_plan  # numba loads on first use, not with facebrain.rsa
+
     if method in ("spearman", "rho-a"):
         order, new = sort_plan(np.concatenate([model, brain]))
         return {"method": method, "order": order, "new": new, "m": model.shape[0]}
@@ -175,6 +178,8 @@ def rank_corr_boot(prep: dict, W: np.ndarray, method: str) -> np.ndarray:
     Equal to ``rsatoolbox.rdm.compare`` on the expanded (bootstrap) vectors: Pearson
     correlation of average ranks, or ``12 sum(d1 d2) / (N^3 - N)`` for rho-a.
     """
+    from ._compiled import rank_sums
+
     W = np.asarray(W, dtype=np.float64)
     m = prep["m"]
     num, ss = rank_sums(prep["order"], prep["new"], m, W)
@@ -195,6 +200,8 @@ def kendall_boot(prep: dict, W: np.ndarray, method: str) -> np.ndarray:
 
     Exact integer counts from :func:`._compiled.kendall_boot_counts` (Knight's algorithm).
     """
+    from ._compiled import group_tie_pairs, kendall_boot_counts
+
     WT = np.ascontiguousarray(np.rint(np.asarray(W)).T, dtype=np.int64)
     dis, joint = kendall_boot_counts(prep["dm"], prep["db"], prep["orders"], WT)
     xt = group_tie_pairs(prep["om"], prep["nm"], WT)[:, None, :]

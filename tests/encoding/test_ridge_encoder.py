@@ -132,3 +132,136 @@ def test_bad_options(rng):
         RidgeEncoder(scoring="mse").fit(X, Y)
     with pytest.raises(ValueError, match="n_samples = 3"):
         RidgeEncoder(cv=5).fit(X[:3], Y[:3])
+
+
+# ------------------------------------------------------------------ issue 11.5 / 13.1 / 13.7
+def _him_alphas(X, Y, cv, fit_intercept):
+    from himalaya.backend import set_backend
+    from himalaya.kernel_ridge import KernelRidgeCV
+
+    set_backend("numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return KernelRidgeCV(alphas=ALPHAS, cv=cv, fit_intercept=fit_intercept).fit(
+            X, Y).best_alphas_
+
+
+def _fit(X, Y, **kw):
+    from facebrain.encoding import AlphaGridWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlphaGridWarning)
+        return RidgeEncoder(ALPHAS, **kw).fit(X, Y)
+
+
+@pytest.mark.parametrize("n,p", [(120, 35), (70, 150)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("score_dtype", ["float64", "float32"])
+def test_alphas_scale_free_and_equal_to_himalaya(n, p, fit_intercept, score_dtype):
+    """Fresh data (seeds not used elsewhere): himalaya's alphas on >= 99% of voxels, and
+    Y * 1e-5 or Y * 1e5 picks the same alphas (a fixed 1e-10 tie slope kept 41.9%)."""
+    rng = np.random.default_rng(7_000 + n + p)
+    X, Y = realistic(rng, n, p, n_vox=300, offset=3.0 if fit_intercept else 0.0)
+    cv = KFold(5)
+    ours = _fit(X, Y, cv=cv, fit_intercept=fit_intercept, score_dtype=score_dtype)
+    ref = _him_alphas(X, Y, cv, fit_intercept)
+    assert np.mean(np.isclose(ours.best_alphas_, ref)) >= 0.99
+    assert np.unique(ours.best_alphas_).size >= 5
+    for factor in (1e-5, 1e5):
+        scaled = _fit(X, Y * factor, cv=cv, fit_intercept=fit_intercept, score_dtype=score_dtype)
+        np.testing.assert_array_equal(scaled.best_alphas_, ours.best_alphas_)
+        np.testing.assert_allclose(scaled.predict(X[:7]), ours.predict(X[:7]) * factor,
+                                   rtol=1e-6, atol=1e-9 * factor * np.abs(Y).max())
+
+
+def test_tie_break_prefers_larger_alpha_on_exact_ties():
+    from facebrain.encoding._ridge_encoder import select_alphas
+
+    scores = np.array([[-1.0, -3e-12, 0.0], [-1.0, -3e-12, 0.0], [-2.0, -5e-12, 0.0]])
+    alphas = np.array([0.1, 1.0, 10.0])
+    # targets 0, 1: alphas 0.1 and 1 tie exactly; target 2: an all-zero (constant) target
+    np.testing.assert_array_equal(select_alphas(scores, alphas), [1, 1, 2])
+    np.testing.assert_array_equal(select_alphas(scores * 1e-12, alphas), [1, 1, 2])
+
+
+def test_grid_edge_warning(rng):
+    from facebrain.encoding import AlphaGridWarning
+
+    X = rng.normal(size=(60, 8))
+    noise = rng.normal(size=(60, 20))  # nothing to predict: the largest alpha often wins
+    with pytest.warns(AlphaGridWarning, match=r"largest alpha \(1e\+07\)") as rec:
+        enc = RidgeEncoder(ALPHAS).fit(X, noise)
+    frac = np.mean(enc.best_alphas_ == ALPHAS.max())
+    assert frac > 0.05 and f"for {100 * frac:.1f}% of targets" in str(rec[0].message)
+    signal = X @ rng.normal(size=(8, 20)) + 3.0 * rng.normal(size=(60, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AlphaGridWarning)  # a grid that brackets the optimum
+        enc = RidgeEncoder(np.logspace(-3, 4, 15)).fit(X, signal)
+    assert 0 < enc.best_alphas_.min() and enc.best_alphas_.max() < 1e4
+    with pytest.warns(AlphaGridWarning, match="smallest alpha"):
+        RidgeEncoder([10.0, 100.0, 1000.0]).fit(X, signal)
+
+
+def test_decompositions_cached_across_voxel_blocks(rng):
+    from facebrain.encoding import _solvers
+
+    X, Y = realistic(rng, 60, 90, n_vox=40)
+    _solvers.clear_cache()
+    whole = _fit(X, Y, cv=KFold(4))
+    assert len(_solvers._CACHE) == 2  # the folds' factors and the refit's
+    blocks = [_fit(X, Y[:, a:a + 13], cv=KFold(4)) for a in range(0, 40, 13)]
+    assert len(_solvers._CACHE) == 2  # every block reused the first fit's factors
+    np.testing.assert_array_equal(np.concatenate([b.best_alphas_ for b in blocks]),
+                                  whole.best_alphas_)
+    np.testing.assert_allclose(np.concatenate([b.cv_scores_ for b in blocks], axis=1),
+                               whole.cv_scores_, rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([b.predict(X[:4]) for b in blocks], axis=1),
+                               whole.predict(X[:4]), rtol=1e-10, atol=1e-10)
+    X2 = X.copy()
+    X2[0, 0] += 1.0  # other data: new entries, never a stale hit
+    _fit(X2, Y, cv=KFold(4))
+    assert len(_solvers._CACHE) == 4
+
+
+def test_dual_coef_matches_lazy_primal_coef(rng):
+    X, Y = realistic(rng, 40, 120, n_vox=6)
+    enc = _fit(X, Y)
+    assert enc.dual_coef_.shape == (40, 6)
+    pred = enc.predict(X[:9])  # dual path, before coef_ exists
+    np.testing.assert_allclose(pred, X[:9] @ enc.coef_.T + enc.intercept_, rtol=1e-9,
+                               atol=1e-9)
+    one = _fit(X, Y[:, 2])
+    assert one.coef_.shape == (120,) and one.predict(X[:3]).shape == (3,)
+    np.testing.assert_allclose(one.coef_, enc.coef_[2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [30, 140])
+def test_torch_path_equals_numpy_at_float32_tolerance(rng, p):
+    pytest.importorskip("torch")
+    X, Y = realistic(rng, 90, p, n_vox=50)
+    ref = _fit(X, Y, score_dtype="float32")
+    ours = _fit(X, Y, score_dtype="float32", device="cpu")
+    assert np.mean(ours.best_alphas_ == ref.best_alphas_) >= 0.98
+    np.testing.assert_allclose(ours.cv_scores_, ref.cv_scores_, rtol=1e-5)
+    same = ours.best_alphas_ == ref.best_alphas_
+    np.testing.assert_allclose(ours.predict(X[:5])[:, same], ref.predict(X[:5])[:, same],
+                               rtol=1e-6, atol=1e-6)
+    exact = _fit(X, Y, device="cpu")  # float64 through torch: numpy's answer to rounding
+    np.testing.assert_array_equal(exact.best_alphas_, _fit(X, Y).best_alphas_)
+    with pytest.raises(ValueError, match="device="):
+        _fit(X, Y, device="tpu:7")
+
+
+@pytest.mark.gpu
+def test_cuda_equals_cpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch.cuda is not available")
+    X, Y = realistic(np.random.default_rng(11), 200, 300, n_vox=500)
+    cpu = _fit(X, Y, score_dtype="float32")
+    gpu = _fit(X, Y, score_dtype="float32", device="cuda")
+    assert np.mean(gpu.best_alphas_ == cpu.best_alphas_) >= 0.99
+    np.testing.assert_allclose(gpu.cv_scores_, cpu.cv_scores_, rtol=1e-5)
+    same = gpu.best_alphas_ == cpu.best_alphas_
+    np.testing.assert_allclose(gpu.predict(X[:5])[:, same], cpu.predict(X[:5])[:, same],
+                               rtol=1e-6, atol=1e-6)

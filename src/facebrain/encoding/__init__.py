@@ -11,8 +11,8 @@ from .._selection import network_contrasts, select_candidates
 from ._banded import banded_ridge_cv
 from ._evaluate import FittedEncoder, evaluate, fit
 from ._partition import variance_partition
-from ._ridge_encoder import RidgeEncoder
+from ._ridge_encoder import AlphaGridWarning, RidgeEncoder
 from ._solvers import RIDGE_SOLVERS
 
-__all__ = ["RIDGE_SOLVERS", "FittedEncoder", "RidgeEncoder", "banded_ridge_cv", "evaluate", "fit",
-           "network_contrasts", "select_candidates", "variance_partition"]
+__all__ = ["RIDGE_SOLVERS", "AlphaGridWarning", "FittedEncoder", "RidgeEncoder", "banded_ridge_cv",
+           "evaluate", "fit", "network_contrasts", "select_candidates", "variance_partition"]

@@ -1,28 +1,50 @@
-"""Ridge solvers as pure functions: one eigendecomposition reused for every alpha and voxel.
+"""Ridge solvers as pure functions: one eigendecomposition per fold reused for every alpha
+and every voxel block.
 
-Every solver factorises the (centred) training design so that, for any alpha,
+Every fold is factorised so that the held-out predictions for penalty ``alpha`` are
 
-    coef(alpha) = M @ diag(1 / (s + alpha)) @ T.T @ Yc
+    pred(alpha) = A @ diag(1 / (s + alpha)) @ T.T @ Yc
 
-with ``s`` the eigenvalues, ``T`` of shape (n_train, r) and ``M`` of shape
-(n_features, r):
+with ``s`` the eigenvalues, ``T`` of shape (n_train, r) and ``A`` of shape (n_test, r):
 
-* ``"primal"`` (n_features <= n_samples): ``Xc.T Xc = V diag(s) V.T``, ``T = Xc V``, ``M = V``.
-* ``"dual"`` (kernel form, n_features > n_samples): ``Xc Xc.T = U diag(s) U.T``,
-  ``T = U``, ``M = Xc.T U``.
+* ``"primal"`` (n_features <= n_samples): ``Xc.T Xc = V diag(s) V.T``, ``T = Xc V``,
+  ``A = Xte_c V``.
+* ``"dual"`` (kernel form, n_features > n_samples): the linear kernel of the whole
+  design is computed once; each fold's training kernel is centred with the training
+  means (as scikit-learn's ``KernelCenterer`` and himalaya do), ``Ktr_c = U diag(s) U.T``,
+  ``T = U``, ``A = Kte_c U``. Neither the features of a fold nor ``Xc.T U`` are formed.
 
-Held-out predictions for all alphas are then ``(Xte_c M) diag(1/(s+alpha)) (T.T Yc)``:
-one decomposition per fold, one small product per alpha and voxel batch.
+Scoring stacks all alphas into one GEMM per voxel block and sums squared residuals in
+float64 (a compiled kernel); ``score_dtype="float32"`` runs that GEMM in float32 on
+targets rescaled per voxel by a power of two (exact), so rounding is relative to each
+voxel's own predictions. The decompositions of a design are kept in a small LRU cache
+keyed by the design's bytes and the folds, so voxel blocks fitted separately (e.g.
+``evaluate(batch_size=...)``) factorise each fold once.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 
-#: largest (n_alphas * n_test) x n_targets block of predictions held at once
-_CHUNK_ELEMENTS = 4_000_000
+from ._torch_ops import fold_sse_torch
 
-__all__ = ["RIDGE_SOLVERS", "decompose", "fold_scores", "pick_solver", "refit_coef"]
+__all__ = ["RIDGE_SOLVERS", "cached_fold_decompositions", "clear_cache", "decompose",
+           "fold_decompositions", "fold_scores", "pick_solver", "refit", "refit_coef"]
+
+#: largest (n_alphas * n_test) x n_targets block of predictions held at once (elements)
+_CHUNK_ELEMENTS = 2_000_000
+
+#: bytes of fold decompositions kept between fits (LRU); 0 disables the cache
+CACHE_BYTES = 256 * 2**20
+_CACHE: OrderedDict = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget every cached fold decomposition."""
+    _CACHE.clear()
 
 
 def _primal(Xc: np.ndarray):
@@ -63,70 +85,167 @@ def decompose(X: np.ndarray, solver: str, fit_intercept: bool):
     return {"s": s, "T": T, "M": M, "x_mean": x_mean}
 
 
-def fold_scores(dec: dict, X_test: np.ndarray, Y_train: np.ndarray, Y_test: np.ndarray,
+def _centre_kernel(K: np.ndarray, tr: np.ndarray, te: np.ndarray, fit_intercept: bool):
+    """Training and test blocks of a linear kernel, centred with the training means."""
+    Ktr = K[np.ix_(tr, tr)]
+    Kte = K[np.ix_(te, tr)]
+    if not fit_intercept:
+        return Ktr, Kte
+    m = Ktr.mean(0)
+    mm = m.mean()
+    Ktr_c = Ktr - m[None, :] - m[:, None] + mm
+    Kte_c = Kte - Kte.mean(1)[:, None] - m[None, :] + mm
+    return Ktr_c, Kte_c
+
+
+def fold_decompositions(X: np.ndarray, folds, solver: str, fit_intercept: bool) -> list:
+    """Factorise every fold: list of dicts with ``s`` (r,), ``T`` (n_train, r), ``A`` (n_test, r).
+
+    ``solver`` is ``"primal"`` or ``"dual"`` (already resolved for the fold sizes).
+    """
+    out = []
+    if solver == "dual":
+        X0 = X - X.mean(0) if fit_intercept else X  # fold centring is exact after this shift
+        K = X0 @ X0.T
+        for tr, te in folds:
+            Ktr, Kte = _centre_kernel(K, tr, te, fit_intercept)
+            s, U = np.linalg.eigh(Ktr)
+            out.append({"s": np.clip(s, 0.0, None), "T": U, "A": Kte @ U})
+        return out
+    for tr, te in folds:
+        Xtr = X[tr]
+        x_mean = Xtr.mean(0) if fit_intercept else np.zeros(X.shape[1])
+        Xc = Xtr - x_mean
+        s, V = np.linalg.eigh(Xc.T @ Xc)
+        out.append({"s": np.clip(s, 0.0, None), "T": Xc @ V, "A": (X[te] - x_mean) @ V})
+    return out
+
+
+def _key(X, folds, solver, fit_intercept):
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((X.shape, X.dtype.str, solver, bool(fit_intercept), len(folds))).encode())
+    h.update(np.ascontiguousarray(X).view(np.uint8).ravel())
+    for tr, te in folds:
+        h.update(np.asarray(tr, dtype=np.int64).tobytes())
+        h.update(b"|")
+        h.update(np.asarray(te, dtype=np.int64).tobytes())
+        h.update(b"#")
+    return h.hexdigest()
+
+
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 0
+
+
+def _cached(key: str, compute):
+    """LRU cache of factorisations bounded by ``CACHE_BYTES`` (0 disables it)."""
+    if CACHE_BYTES <= 0:
+        return compute()
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    value = compute()
+    if _nbytes(value) <= CACHE_BYTES:
+        _CACHE[key] = value
+        while sum(_nbytes(v) for v in _CACHE.values()) > CACHE_BYTES:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def cached_fold_decompositions(X, folds, solver, fit_intercept) -> list:
+    """:func:`fold_decompositions` through the LRU cache (``CACHE_BYTES``)."""
+    return _cached(_key(X, folds, solver, fit_intercept),
+                   lambda: fold_decompositions(X, folds, solver, fit_intercept))
+
+
+# ----------------------------------------------------------------------------- scoring
+def _sse(P, Yt, n_alphas):
+    """Sum over test samples of (Yt - P_alpha)^2 in float64: (n_alphas, n_targets)."""
+    from ._compiled import sse_kernel  # numba is imported on first use, not with the package
+
+    out = np.zeros((n_alphas, Yt.shape[1]))
+    sse_kernel(P, np.ascontiguousarray(Yt), n_alphas, out)
+    return out
+
+
+def _pow2_scale(Yc: np.ndarray) -> np.ndarray:
+    """Per-target power of two near each column's RMS (1 for an all-zero column)."""
+    rms = np.sqrt(np.einsum("ij,ij->j", Yc, Yc) / max(1, Yc.shape[0]))
+    e = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
+    return np.exp2(e)
+
+
+def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
                 alphas: np.ndarray, fit_intercept: bool, scoring: str,
-                score_dtype: str = "float64") -> np.ndarray:
+                score_dtype: str = "float64", device=None) -> np.ndarray:
     """Score every alpha on one fold for a batch of targets.
 
     Parameters
     ----------
-    dec : dict from :func:`decompose` of the fold's training X
-    X_test : ndarray of shape (n_test, n_features)
-    Y_train : ndarray of shape (n_train, n_targets)
-    Y_test : ndarray of shape (n_test, n_targets)
+    dec : dict from :func:`fold_decompositions`
+    Y : ndarray of shape (n_samples, n_targets)
+    train, test : ndarray of int
+        The fold's rows of ``Y``.
     scoring : {"neg_mse", "r2"}
         ``neg_mse`` is himalaya's default ``l2_neg_loss`` (minus the mean squared
         error of the fold); ``r2`` is himalaya's ``r2_score`` (0 where the test
         target is constant).
     score_dtype : {"float64", "float32"}
-        Precision of the big product giving every alpha's held-out predictions.
-        With ``"float32"`` the squared error is assembled in float64 as
-        ``|y|^2 - 2 <y, pred> + |pred|^2``, so rounding is relative to the
-        predictions (what differs between alphas), not to the targets.
+        Precision of the GEMM giving every alpha's held-out predictions (targets are
+        first divided by a per-target power of two, so this is scale-free); squared
+        residuals are always summed in float64.
+    device : str or None
+        None: numpy, block by block of targets (no full-size temporaries);
+        ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch on that device.
 
     Returns
     -------
     scores : ndarray of shape (n_alphas, n_targets)
     """
-    y_mean = Y_train.mean(0) if fit_intercept else 0.0
-    A = (X_test - dec["x_mean"]) @ dec["M"]
+    A, T, s = dec["A"], dec["T"], dec["s"]
     n_test, r = A.shape
-    # all alphas in one GEMM: rows (alpha, test sample) of A diag(1 / (s + alpha))
-    AD = (A[None, :, :] / (dec["s"][None, :] + alphas[:, None])[:, None, :]).reshape(-1, r)
-    n_t = Y_train.shape[1]
-    T = dec["T"]
+    n_a, n_t = alphas.size, Y.shape[1]
+    dt = np.float32 if score_dtype == "float32" else np.float64
+    AD = (A[None, :, :] / (s[None, :] + alphas[:, None])[:, None, :]).reshape(-1, r)
     # dual form (r >= n_train): fold T into the small left factor instead of forming T.T @ Y
     fold_t = T.shape[1] >= T.shape[0]
-    left = AD @ T.T if fold_t else AD
-    low = score_dtype == "float32"
-    if low:
-        left = left.astype(np.float32)
-    out = np.empty((alphas.size, n_t))
-    chunk = max(1, int(_CHUNK_ELEMENTS // max(1, AD.shape[0])))
+    left = AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
+    chunk = n_t if device is not None else max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    out = np.empty((n_a, n_t))
     for a in range(0, n_t, chunk):
         sl = slice(a, min(a + chunk, n_t))
-        Yc = Y_train[:, sl] - (y_mean[sl] if fit_intercept else 0.0)
-        Yt = Y_test[:, sl] - (y_mean[sl] if fit_intercept else 0.0)
+        Yc = np.asarray(Y[train, sl], dtype=np.float64)  # copies of this block only
+        Yt = np.asarray(Y[test, sl], dtype=np.float64)
+        if fit_intercept:
+            m = Yc.mean(0)
+            Yc -= m
+            Yt -= m
+        var = ((Yt - Yt.mean(0)) ** 2).sum(0) if scoring == "r2" else None
+        scale = _pow2_scale(Yc)
+        inv = 1.0 / scale  # a power of two: exact
+        Yc *= inv
+        Yt *= inv
         right = Yc if fold_t else T.T @ Yc
-        if low:
-            P = (left @ right.astype(np.float32)).reshape(alphas.size, n_test, -1)
-            cross = np.einsum("ijk,jk->ik", P, Yt.astype(np.float32)).astype(np.float64)
-            pp = np.einsum("ijk,ijk->ik", P, P).astype(np.float64)
-            sse = np.einsum("jk,jk->k", Yt, Yt)[None] - 2.0 * cross + pp
+        if device is not None:
+            sse = fold_sse_torch(left, right, Yt, n_a, device)
         else:
-            P = (left @ right).reshape(alphas.size, n_test, -1)
-            P -= Yt[None]
-            sse = np.einsum("ijk,ijk->ik", P, P)
+            sse = _sse(left @ right.astype(dt), Yt, n_a)
+        sse *= (scale * scale)[None, :]
         if scoring == "neg_mse":
             out[:, sl] = -sse / n_test
         else:
-            yte = Y_test[:, sl]
-            var = ((yte - yte.mean(0)) ** 2).sum(0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[:, sl] = np.where(var == 0, 0.0, 1.0 - sse / var)
     return out
 
 
+# ----------------------------------------------------------------------------- refit
 def refit_coef(dec: dict, Y: np.ndarray, alpha_per_target: np.ndarray, fit_intercept: bool):
     """Coefficients ``(n_features, n_targets)`` and intercepts for one alpha per target."""
     y_mean = Y.mean(0) if fit_intercept else np.zeros(Y.shape[1])
@@ -135,3 +254,47 @@ def refit_coef(dec: dict, Y: np.ndarray, alpha_per_target: np.ndarray, fit_inter
     coef = dec["M"] @ B
     intercept = y_mean - dec["x_mean"] @ coef
     return coef, intercept
+
+
+def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: str,
+          fit_intercept: bool, device=None) -> dict:
+    """Refit on all samples with one alpha per target.
+
+    Returns
+    -------
+    dict
+        ``primal``: ``coef`` (n_features, n_targets), ``intercept``.
+        ``dual``: ``dual_coef`` (n_samples, n_targets) with ``coef = (X - x_mean).T @
+        dual_coef``, ``x_mean``, ``intercept`` (the primal coefficients are formed on
+        demand, as himalaya's ``KernelRidgeCV`` keeps dual weights).
+    """
+    y_mean = Y.mean(0) if fit_intercept else np.zeros(Y.shape[1])
+    key = _key(X, [], "refit-" + solver, fit_intercept)
+    if solver == "primal":
+        dec = _cached(key, lambda: decompose(X, "primal", fit_intercept))
+        coef, intercept = refit_coef(dec, Y, alpha_per_target, fit_intercept)
+        return {"coef": coef, "intercept": intercept}
+    x_mean = X.mean(0) if fit_intercept else np.zeros(X.shape[1])
+    Xc = X - x_mean
+
+    def full():
+        s, U = np.linalg.eigh(Xc @ Xc.T)
+        return {"s": np.clip(s, 0.0, None), "U": U}
+
+    dec = _cached(key, full)
+    s, U = dec["s"], dec["U"]
+    if device is not None:
+        from ._torch_ops import dual_refit_torch
+
+        dual = dual_refit_torch(U, s, Y - y_mean, alpha_per_target, device)
+    else:
+        # U.T (Y - 1 y_mean) without a centred copy of Y: the rank-one correction only
+        # touches the kernel's constant null direction, which Xc.T and the centred test
+        # kernel annihilate
+        B = U.T @ Y
+        if fit_intercept:
+            B -= np.outer(U.sum(0), y_mean)
+        B /= s[:, None] + alpha_per_target[None, :]
+        dual = U @ B
+    intercept = y_mean - (Xc @ x_mean) @ dual
+    return {"dual_coef": dual, "x_mean": x_mean, "y_mean": y_mean, "intercept": intercept}

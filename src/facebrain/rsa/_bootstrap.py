@@ -19,23 +19,16 @@ import warnings
 
 import numpy as np
 
-from ._kernels import (
-    COMPARISONS,
-    COV_METHODS,
-    RankPrep,
-    _scipy_kendall_dis,
-    _tie_pairs,
-    boot_rank_corr,
-    dense_ranks,
-    inversions,
-    kendall_counts,
-)
+from ._kernels import COMPARISONS, COV_METHODS, dense_ranks
 
 __all__ = [
+    "RANK_BOOT",
     "bootstrap_chunk",
     "draw_sample",
+    "kendall_boot",
     "pair_weights",
     "prepare",
+    "rank_corr_boot",
     "sample_rdm_vectors",
 ]
 
@@ -86,7 +79,8 @@ def sample_rdm_vectors(vectors: np.ndarray, idx: np.ndarray, n: int, valid: np.n
 
 
 def bootstrap_chunk(model: np.ndarray, brain: np.ndarray, n: int, valid: np.ndarray,
-                    method: str, seed: int, samples, over: str, n_subjects: int, prep=None):
+                    method: str, seed: int, samples, over: str, n_subjects: int, prep=None,
+                    device=None):
     """Scores of bootstrap samples ``samples`` (iterable of ints).
 
     Parameters
@@ -96,6 +90,10 @@ def bootstrap_chunk(model: np.ndarray, brain: np.ndarray, n: int, valid: np.ndar
         RDM vectors restricted to the ``valid`` pairs.
     n : int
         Number of stimuli.
+    prep : dict, optional
+        :func:`prepare` of ``model``/``brain`` (computed here when not given).
+    device : str, optional
+        ``"cuda"`` (or ``"cpu"``): run the rank-method kernels in torch on that device.
 
     Returns
     -------
@@ -121,31 +119,50 @@ def bootstrap_chunk(model: np.ndarray, brain: np.ndarray, n: int, valid: np.ndar
                 out[t] = COMPARISONS[method](vec[:m], vec[m:], nan_idx=keep)
             return out, subj
         W = np.array([pair_weights(idx, n, valid) for idx in stim])
-        if method in ("spearman", "rho-a"):
-            pm, pb = prep if prep is not None else prepare(model, brain, method)
-            out[:] = boot_rank_corr(pm, pb, W, method)
+        pm = prep if prep is not None else prepare(model, brain, method)
+        if device is not None and method in RANK_BOOT:
+            from ._torch_boot import rank_boot_torch
+
+            out[:] = rank_boot_torch(pm, W, method, device)
+        elif method in ("spearman", "rho-a"):
+            out[:] = rank_corr_boot(pm, W, method)
         elif method in ("tau-a", "tau-b", "kendall"):
-            out[:] = _tau_boot(prep if prep is not None else prepare(model, brain, method), W,
-                               method)
+            out[:] = kendall_boot(pm, W, method)
         else:
             for t in range(len(stim)):
                 out[t] = COMPARISONS[method](model, brain, W[t])
     return out, subj
 
 
+#: methods whose stimulus bootstrap runs through the compiled (or torch) rank kernels
+RANK_BOOT = ("kendall", "rho-a", "spearman", "tau-a", "tau-b")
+
+
 def prepare(model, brain, method):
-    """Per-RDM precomputation shared by all bootstrap chunks (sort orders for rank methods)."""
+    """Per-RDM precomputation shared by all bootstrap chunks (sort orders for rank methods).
+
+    For spearman/rho-a the stable sort order and tie groups of every RDM; for Kendall's
+    tau the dense ranks, tie groups and, for every (model, brain) pair, the order of the
+    pairs sorted by (model rank, brain rank).
+    """
+    if method not in RANK_BOOT:
+        return None
+    from ._compiled import sort_plan  # numba loads on first use, not with facebrain.rsa
+
     if method in ("spearman", "rho-a"):
-        return RankPrep(model), RankPrep(brain)
+        order, new = sort_plan(np.concatenate([model, brain]))
+        return {"method": method, "order": order, "new": new, "m": model.shape[0]}
     if method in ("tau-a", "tau-b", "kendall"):
-        dm, db = dense_ranks(model), dense_ranks(brain)
-        return {
-            "dm": dm,
-            "db": db,
-            "x_unique": np.array([np.unique(r).size == r.size for r in dm]),
-            "y_unique": np.array([np.unique(r).size == r.size for r in db]),
-            "orders": [np.argsort(r, kind="stable") for r in dm],
-        }
+        dm = dense_ranks(model).astype(np.int64)
+        db = dense_ranks(brain).astype(np.int64)
+        orders = np.empty((dm.shape[0], db.shape[0], dm.shape[1]), dtype=np.int64)
+        for i, x in enumerate(dm):
+            for j, y in enumerate(db):
+                orders[i, j] = np.lexsort((y, x))
+        om, nm = sort_plan(dm)
+        ob, nb = sort_plan(db)
+        return {"method": method, "dm": dm, "db": db, "orders": orders, "om": om, "nm": nm,
+                "ob": ob, "nb": nb}
     return None
 
 
@@ -155,50 +172,49 @@ def _point(model, brain, method, valid):
     return COMPARISONS[method](model, brain)
 
 
-def _tau_boot(prep: dict, W, method):
-    """Weighted Kendall tau for many samples: x sorted once per model RDM, no per-pair sort.
+def rank_corr_boot(prep: dict, W: np.ndarray, method: str) -> np.ndarray:
+    """Spearman or rho-a of every (model, brain) pair for each weight vector: (n_boot, m, k).
 
-    The discordant count only needs the sequence sorted by x (pairs tied in x
-    are never counted), so each (sample, model, brain) triple costs one gather
-    and one O(n log n) inversion count.
+    Equal to ``rsatoolbox.rdm.compare`` on the expanded (bootstrap) vectors: Pearson
+    correlation of average ranks, or ``12 sum(d1 d2) / (N^3 - N)`` for rho-a.
     """
-    dm, db, orders = prep["dm"], prep["db"], prep["orders"]
-    x_unique, y_unique = prep["x_unique"], prep["y_unique"]
-    m, k = dm.shape[0], db.shape[0]
-    out = np.empty((W.shape[0], m, k))
-    for t, w in enumerate(W):
-        big_n = w.sum()
-        tot = big_n * (big_n - 1) / 2.0
-        self_pairs = 0.5 * (w * (w - 1)).sum()
-        xt = [_tie_pairs(r, w) for r in dm]
-        yt = [_tie_pairs(r, w) for r in db]
-        for i in range(m):
-            o = orders[i]
-            wo = w[o]
-            keep = wo > 0
-            o, wo = o[keep], wo[keep]
-            xs = dm[i, o]
-            if _scipy_kendall_dis is not None:
-                # expanded sequence (each pair repeated by its weight), sorted by x once
-                e = np.repeat(o, wo.astype(np.intp))
-                xs_rep = dm[i, e]
-                ys_rep = db[:, e]
-            for j in range(k):
-                if x_unique[i] or y_unique[j]:
-                    if _scipy_kendall_dis is not None:
-                        dis = float(_scipy_kendall_dis(xs_rep, ys_rep[j]))
-                    else:
-                        ys = db[j, o]
-                        # ties in x sorted by y so they are not counted as inversions
-                        o2 = np.lexsort((ys, xs))
-                        dis = float(inversions(ys[o2][None], wo[o2][None])[0])
-                    cmd = tot - xt[i] - yt[j] + self_pairs - 2.0 * dis
-                else:
-                    cmd, _, _, _ = kendall_counts(dm[i, o], db[j, o], wo)
-                if method == "tau-a":
-                    ok = xt[i] < tot and yt[j] < tot
-                    out[t, i, j] = min(1.0, max(-1.0, cmd / tot)) if ok else np.nan
-                else:
-                    den = np.sqrt((tot - xt[i]) * (tot - yt[j]))
-                    out[t, i, j] = cmd / den if den > 0 else np.nan
-    return out
+    from ._compiled import rank_sums
+
+    W = np.asarray(W, dtype=np.float64)
+    m = prep["m"]
+    num, ss = rank_sums(prep["order"], prep["new"], m, W)
+    s1, s2 = ss[:, :m, None], ss[:, None, m:]
+    n = W.sum(1)[:, None, None]
+    tol = 1e-12 * n**3
+    bad = (s1 <= tol) | (s2 <= tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "rho-a":
+            out = num * (12.0 / (n**3 - n))
+        else:
+            out = num / np.sqrt(s1 * s2)
+    return np.where(bad, np.nan, out)
+
+
+def kendall_boot(prep: dict, W: np.ndarray, method: str) -> np.ndarray:
+    """Tau-a or tau-b of every (model, brain) pair for each weight vector: (n_boot, m, k).
+
+    Exact integer counts from :func:`._compiled.kendall_boot_counts` (Knight's algorithm).
+    """
+    from ._compiled import group_tie_pairs, kendall_boot_counts
+
+    WT = np.ascontiguousarray(np.rint(np.asarray(W)).T, dtype=np.int64)
+    dis, joint = kendall_boot_counts(prep["dm"], prep["db"], prep["orders"], WT)
+    xt = group_tie_pairs(prep["om"], prep["nm"], WT)[:, None, :]
+    yt = group_tie_pairs(prep["ob"], prep["nb"], WT)[None, :, :]
+    big_n = WT.sum(0)
+    tot = (big_n * (big_n - 1) // 2)[None, None, :]
+    cmd = (tot - xt - yt + joint - 2 * dis).astype(np.float64)
+    tot = tot.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "tau-a":
+            out = np.clip(cmd / tot, -1.0, 1.0)
+            out = np.where((xt < tot) & (yt < tot), out, np.nan)
+        else:
+            den = np.sqrt((tot - xt).astype(np.float64) * (tot - yt).astype(np.float64))
+            out = np.where(den > 0, cmd / den, np.nan)
+    return out.transpose(2, 0, 1)

@@ -137,6 +137,7 @@ def compare(
     layers=None,
     chunk_size: int = 20,
     max_nan: float = 0.05,
+    device: str | None = None,
 ) -> xr.Dataset:
     """Compare model RDMs with brain RDMs, per layer x ROI x subject.
 
@@ -176,6 +177,9 @@ def compare(
     max_nan : float
         Largest fraction of unusable (NaN) bootstrap samples accepted for a layer x
         ROI with a finite score; more raises :class:`facebrain._errors.BootstrapError`.
+    device : str, optional
+        ``"cuda"`` (torch) runs the stimulus bootstrap of the rank methods (spearman,
+        rho-a, tau-a, tau-b/kendall) on that device; equal to the CPU kernels at float64.
 
     Returns
     -------
@@ -253,12 +257,12 @@ def compare(
         prep = prepare(m_ok, b_ok, method) if over != "subjects" else None
         if client is None:
             parts = [bootstrap_chunk(m_ok, b_ok, n, valid, method, int(seed), s, over, n_s,
-                                     prep) for s in samples]
+                                     prep, device) for s in samples]
         else:
             big = client.scatter([m_ok, b_ok, valid], broadcast=True, hash=False)
             pf = None if prep is None else client.scatter([prep], broadcast=True, hash=False)[0]
             futs = [client.submit(bootstrap_chunk, big[0], big[1], n, big[2], method, int(seed),
-                                  s, over, n_s, pf, pure=False) for s in samples]
+                                  s, over, n_s, pf, device, pure=False) for s in samples]
             parts = client.gather(futs)
         boot = np.concatenate([p[0] for p in parts]).reshape(n_boot, n_l, n_r, n_s)
         if over == "stimuli":

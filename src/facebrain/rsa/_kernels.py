@@ -35,6 +35,9 @@ except ImportError:  # pragma: no cover - depends on scipy internals
     _scipy_kendall_dis = None
 
 
+_argsort = np.argsort  # module alias: tests count merge levels by patching this name only
+
+
 def _constant_warning(n_bad: int, what: str) -> None:
     warnings.warn(
         f"{n_bad} comparison(s) involve a constant {what} (zero variance after "
@@ -145,90 +148,6 @@ class RankPrep:
         return out
 
 
-    def cum_ranks(self, W):
-        """Cheap rank surrogates for many weight vectors (3 passes per RDM).
-
-        Returns ``Q (n_boot, n_rdms, n_pairs)`` and ``a (n_rdms,)``: for an RDM
-        without ties ``Q`` is the inclusive cumulative weight in sorted order
-        (``a = 1``; the average rank minus 1/2 is ``Q - w/2``), otherwise ``Q`` is
-        already the average rank minus 1/2 (``a = 0``).
-        """
-        W = np.asarray(W, dtype=float)
-        n_boot, n_pairs = W.shape
-        if not hasattr(self, "_inv"):
-            self._inv = np.argsort(self.order, axis=1)
-            self._gorig = np.take_along_axis(self.group, self._inv, axis=1)
-        out = np.empty((n_boot, self.order.shape[0], n_pairs))
-        a = np.empty(self.order.shape[0])
-        # integer weights (bootstrap counts): exact and ~3x faster gathers/sums in int
-        if np.array_equal(W, np.round(W)) and W.sum(1).max(initial=0) < 2**31 - 1:
-            W = W.astype(np.int32)
-        for i, (order, starts) in enumerate(zip(self.order, self.starts)):
-            ws = np.take(W, order, axis=1)
-            if starts.size == n_pairs:
-                np.cumsum(ws, axis=1, out=ws)
-                out[:, i] = np.take(ws, self._inv[i], axis=1)
-                a[i] = 1.0
-            else:
-                tot = np.add.reduceat(ws, starts, axis=1)
-                g = np.cumsum(tot, axis=1) - 0.5 * tot
-                out[:, i] = g[:, self._gorig[i]]
-                a[i] = 0.0
-        return out, a
-
-
-def boot_rank_corr(prep1: RankPrep, prep2: RankPrep, W, kind: str = "spearman"):
-    """Spearman or rho-a of every RDM pair for many weight vectors at once.
-
-    With ``F = rank - 1/2`` (``sum_p w_p F_p = N^2 / 2`` for any weights), the
-    weighted centred cross-product is ``sum w F1 F2 - N^3 / 4``; for RDMs without
-    ties ``F = S - w / 2`` with ``S`` the cumulative weight, and the ``w / 2``
-    corrections are dot products, so each RDM costs a gather, a cumulative sum
-    and a gather per sample.
-
-    Parameters
-    ----------
-    prep1, prep2 : RankPrep
-        Of the (m, n_pairs) and (k, n_pairs) RDM vectors.
-    W : ndarray of shape (n_boot, n_pairs)
-
-    Returns
-    -------
-    ndarray of shape (n_boot, m, k)
-    """
-    W = np.asarray(W, dtype=float)
-    q1, a1 = prep1.cum_ranks(W)
-    q2, a2 = prep2.cum_ranks(W)
-    n = W.sum(1)
-    w2 = W * W
-    w3 = (w2 * W).sum(1)
-    if q1.shape[1] > q2.shape[1]:  # weight the smaller stack
-        q1, q2, a1, a2, swapped = q2, q1, a2, a1, True
-    else:
-        swapped = False
-    q1w = q1 * W[:, None, :]
-    g = np.stack([x @ y.T for x, y in zip(q1w, q2)])
-    h1 = np.matmul(q1, w2[:, :, None])[..., 0]
-    h2 = np.matmul(q2, w2[:, :, None])[..., 0]
-    cube = n**3 / 4.0
-    num = (g - 0.5 * h1[:, :, None] * a2[None, None, :] - 0.5 * h2[:, None, :] * a1[None, :, None]
-           + 0.25 * w3[:, None, None] * np.outer(a1, a2)[None] - cube[:, None, None])
-    s1 = np.einsum("bmp,bmp->bm", q1w, q1) - a1 * h1 + 0.25 * a1 * w3[:, None] - cube[:, None]
-    s2 = np.stack([(y * y) @ w for y, w in zip(q2, W)]) - a2 * h2 + 0.25 * a2 * w3[:, None] \
-        - cube[:, None]
-    if swapped:
-        num, s1, s2 = num.transpose(0, 2, 1), s2, s1
-    # a constant ranked RDM has s == 0 up to rounding
-    tol = 1e-9 * cube[:, None]
-    bad = (s1[:, :, None] <= tol[:, :, None]) | (s2[:, None, :] <= tol[:, :, None])
-    if kind == "rho-a":
-        out = num * (12.0 / (n**3 - n))[:, None, None]
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = num / np.sqrt(np.abs(s1[:, :, None] * s2[:, None, :]))
-    return np.where(bad, np.nan, out)
-
-
 def _rho_a_scale(num, ss1, ss2, n):
     """rho-a = 12 num / (n^3 - n); NaN (with a warning) where a ranked RDM is constant."""
     out = num * 12.0 / (n**3 - n)
@@ -317,7 +236,7 @@ def inversions(y, weights=None):
         if side is None or side.shape[-1] != 2 * s:
             side = np.repeat(np.array([0, 1], dtype=np.int64), s)
         key = yb * 2 + side
-        order = np.argsort(key, axis=2, kind="stable")
+        order = _argsort(key, axis=2, kind="stable")
         ys = np.take_along_axis(yb, order, axis=2)
         ws = np.take_along_axis(wb, order, axis=2)
         is_right = np.take_along_axis(np.broadcast_to(side, key.shape), order, axis=2)

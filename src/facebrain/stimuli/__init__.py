@@ -1,6 +1,8 @@
 """Face stimuli: StimulusSet, synthetic FACS faces, and loaders for real datasets."""
 
+from ._align import align_faces
 from ._contact_sheet import contact_sheet
+from ._face_chip import extract_face_chip
 from ._fer2013 import load_fer2013
 from ._folder import from_table, load_folder
 from ._images import bbox_crop, center_crop, read_image, resize_image
@@ -25,10 +27,12 @@ __all__ = [
     "ArraySource",
     "StimulusSet",
     "SyntheticFaceSource",
+    "align_faces",
     "bbox_crop",
     "center_crop",
     "contact_sheet",
     "data_path",
+    "extract_face_chip",
     "from_table",
     "load_fer2013",
     "load_folder",

@@ -2,6 +2,7 @@
 
 from ._align import align_faces
 from ._contact_sheet import contact_sheet
+from ._duplicates import find_duplicates, handle_duplicates
 from ._face_chip import extract_face_chip
 from ._fer2013 import load_fer2013
 from ._folder import from_table, load_folder
@@ -33,7 +34,9 @@ __all__ = [
     "contact_sheet",
     "data_path",
     "extract_face_chip",
+    "find_duplicates",
     "from_table",
+    "handle_duplicates",
     "load_fer2013",
     "load_folder",
     "load_kdef",

@@ -4,7 +4,7 @@ from ._base import FaceNet
 from ._densenet import DenseNetGray, densenet_gray48
 from ._facenet import InceptionResnetV1, facenet_vggface2
 from ._preprocess import Preprocess
-from ._registry import create, list_models, register_model
+from ._registry import create, find_builder, list_models, register_model
 from ._resnet import ResNetFaceNet, resnet18_gray, resnet50
 from ._siamese import SiameseNet, siamese_lfw
 from ._small import SmallResNet, small_resnet
@@ -30,6 +30,7 @@ __all__ = [
     "dag_to_torchvision",
     "densenet_gray48",
     "facenet_vggface2",
+    "find_builder",
     "list_models",
     "load_weights",
     "read_state_dict",

@@ -304,7 +304,7 @@ def align_faces(
             raise FileNotFoundError(f"dlib model file not found: {p}")
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     chips_dir = folder / f"v{ALIGN_VERSION}"
-    params = {"version": ALIGN_VERSION, "method": method, "size": int(size),
+    params = {"version": ALIGN_VERSION, "dlib": str(getattr(_dlib(), "__version__", "")), "method": method, "size": int(size),
               "padding": float(padding), "detector": detector, "upsample": upsample,
               "pick": pick, "predictor": _file_sha256(predictor_path),
               "cnn": _file_sha256(cnn) if cnn else None}
@@ -357,7 +357,7 @@ def align_faces(
     rej = pd.DataFrame(rejected, columns=["path", "reason"])
     n_in = len(table)
     notes = dict(stimuli.notes)
-    notes["align"] = {**{k: v for k, v in params.items() if k not in ("predictor", "cnn")},
+    notes["align"] = {**{k: v for k, v in params.items() if k not in ("predictor", "cnn", "dlib")},
                       "n_images": n_in, "n_aligned": len(rows), "n_rejected": len(rej),
                       "fraction_aligned": len(rows) / n_in if n_in else float("nan"),
                       "cache_dir": str(chips_dir)}

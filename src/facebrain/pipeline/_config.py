@@ -70,7 +70,7 @@ class AlignConfig:
     method: Literal["dlib"] = "dlib"
     size: int = 150
     padding: float = 0.25
-    detector: Literal["hog", "cnn", "hog+cnn"] = "hog"
+    detector: Literal["hog", "cnn", "hog+cnn"] = "hog+cnn"
     upsample: int | Literal["auto"] = "auto"
     pick: Literal["one", "largest", "best"] = "one"
     use_boxes: bool = True

@@ -28,9 +28,9 @@ ap.add_argument("--no-cnn", action="store_true")
 args = ap.parse_args()
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pandas as pd
+from PIL import Image
 
 try:
     import dlib
@@ -38,14 +38,14 @@ try:
 except ImportError as err:  # pragma: no cover
     sys.exit(f"needs dlib (pip install -e '.[faces]') and scikit-image: {err}")
 
-from facebrain.stimuli import (  # noqa: E402
+from facebrain.stimuli import (
     ArraySource,
     StimulusSet,
     align_faces,
     extract_face_chip,
     synthetic_faces,
 )
-from facebrain.stimuli._align import face_model_path  # noqa: E402
+from facebrain.stimuli._align import face_model_path
 
 warnings.simplefilter("ignore")
 sp = dlib.shape_predictor(str(face_model_path("landmarks5")))

@@ -93,14 +93,34 @@ def find_builder(name: str) -> Callable[..., FaceNet]:
     if name in _MODELS:
         return _MODELS[name]
     if ":" in name:
-        return _import_builder(name, "model")
+        return _checked(name, _import_builder(name, "model"))
     ep = _entry_point(name)
     if ep is not None:
-        return _import_builder(ep.value, f"model {name!r} (entry point {ENTRY_POINT_GROUP!r})")
+        return _checked(name, _import_builder(
+            ep.value, f"model {name!r} (entry point {ENTRY_POINT_GROUP!r})"))
     return _builder(name)
 
 
+def _checked(name: str, fn: Callable) -> Callable[..., FaceNet]:
+    """Wrap a user builder so that anything but a FaceNet is a clear TypeError."""
+    import functools
+
+    @functools.wraps(fn)
+    def build(**kwargs) -> FaceNet:
+        model = fn(**kwargs)
+        if not isinstance(model, FaceNet):
+            raise TypeError(
+                f"model {name!r}: its builder returned {type(model).__name__}, not a "
+                "facebrain.models.FaceNet (an nn.Module with ordered .stages and .preprocess)."
+            )
+        return model
+
+    return build
+
+
 def _builder(name: str) -> Callable[..., FaceNet]:
+    if name not in _MODELS and (":" in name or _entry_point(name) is not None):
+        return find_builder(name)  # the user's own network (see find_builder)
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -116,9 +136,7 @@ def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs)
     Parameters
     ----------
     name : str
-        A name from :func:`list_models`, ``"package.module:builder"`` (a
-        function of the user's own package), or an entry point of the
-        ``facebrain.models`` group.
+        A name from :func:`list_models`.
     weights : path, optional
         Weight file (format detected by content; see ``load_weights``).
     num_classes : int, optional
@@ -127,16 +145,11 @@ def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs)
         Builder options, plus ``sha256=``, ``strict=`` and ``new_head=``
         which are passed to the weight loader.
     """
-    builder = find_builder(name)
+    builder = _builder(name)
     load_kw = {k: kwargs.pop(k) for k in ("sha256", "strict", "new_head") if k in kwargs}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     model = builder(**kwargs)
-    if not isinstance(model, FaceNet):
-        raise TypeError(
-            f"model {name!r}: its builder returned {type(model).__name__}, not a "
-            "facebrain.models.FaceNet (an nn.Module with ordered .stages and .preprocess)."
-        )
     model.name = name
     if weights is not None:
         from ._weights import load_weights

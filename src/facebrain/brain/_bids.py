@@ -26,7 +26,7 @@ from ._timing import check_tr_header, header_tr, parse_seconds, slice_time_ref_f
 __all__ = ["BIDSRuns", "load_bids"]
 
 EVENT_COLUMNS = ("onset", "duration", "trial_type")
-_NA = {"", "n/a", "na", "nan", "none"}
+_NA = {"", "n/a"}  # BIDS's missing marker; "NA", "None", "null" can be real names
 
 
 @dataclass
@@ -115,7 +115,8 @@ def check_events(
     """
     if isinstance(events, (str, os.PathLike)):
         where = str(events)
-        events = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=True)
+        events = pd.read_csv(events, sep="\t", na_values=["n/a", ""], keep_default_na=False,
+                             dtype={"stimulus_id": str, "trial_type": str})  # "NA" is a name
     if not isinstance(events, pd.DataFrame):
         raise TypeError(f"{where}: events must be a DataFrame or a .tsv path; got {type(events)}")
     df = events.copy()

@@ -6,7 +6,7 @@ from ._dlib_resnet import DlibResNet, dlib_resnet
 from ._facenet import InceptionResnetV1, facenet_vggface2
 from ._fer import FER2013_LABELS, FER_TO_CANONICAL, FerMiniXception, fer_minixception
 from ._preprocess import Preprocess
-from ._registry import create, list_models, register_model
+from ._registry import create, find_builder, list_models, register_model
 from ._resnet import ResNetFaceNet, resnet18_gray, resnet50
 from ._siamese import SiameseNet, siamese_lfw
 from ._small import SmallResNet, small_resnet
@@ -38,6 +38,7 @@ __all__ = [
     "dlib_resnet",
     "facenet_vggface2",
     "fer_minixception",
+    "find_builder",
     "list_models",
     "load_weights",
     "read_state_dict",

@@ -7,11 +7,20 @@ import fnmatch
 import inspect
 from collections.abc import Callable
 
+from .._errors import FacebrainError
 from ._base import FaceNet
 
-__all__ = ["create", "list_models", "register_model"]
+__all__ = ["ENTRY_POINT_GROUP", "create", "find_builder", "list_models", "register_model"]
 
 _MODELS: dict[str, Callable[..., FaceNet]] = {}
+
+#: Entry-point group through which installed packages add networks
+#: (``[project.entry-points."facebrain.models"] mynet = "mypkg.nets:build"``).
+ENTRY_POINT_GROUP = "facebrain.models"
+
+
+class ModelImportError(FacebrainError, ImportError):
+    """A user network named ``"module:attr"`` or by entry point cannot be imported."""
 
 
 def register_model(fn: Callable[..., FaceNet]) -> Callable[..., FaceNet]:
@@ -35,7 +44,84 @@ def list_models(pattern: str | None = None) -> list[str]:
     return names
 
 
+def _entry_point(name: str):
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep
+    return None
+
+
+def _import_builder(target: str, what: str) -> Callable[..., FaceNet]:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    if not module or not attr:
+        raise ModelImportError(
+            f"{what} {target!r} is not of the form 'package.module:builder'.")
+    try:
+        obj = importlib.import_module(module)
+    except Exception as err:  # the user's module may fail in any way
+        raise ModelImportError(
+            f"{what} {target!r}: cannot import module {module!r} ({type(err).__name__}: "
+            f"{err}). Install the package or put it on PYTHONPATH."
+        ) from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ModelImportError(f"{what} {target!r}: module {module!r} has no attribute "
+                                   f"{attr!r}.")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ModelImportError(f"{what} {target!r} is not callable; name a function or class "
+                               "that builds a facebrain.models.FaceNet.")
+    return obj
+
+
+def find_builder(name: str) -> Callable[..., FaceNet]:
+    """The builder of ``name``: a registered model, ``"module:attr"``, or an entry point.
+
+    ``"mypkg.nets:build"`` imports ``mypkg.nets`` and takes its ``build``;
+    a name registered by an installed package under the ``facebrain.models``
+    entry-point group is loaded on first use. Import failures raise
+    ``ModelImportError`` (an ``ImportError``) naming the target and the cause.
+
+    Examples
+    --------
+    >>> find_builder("small_resnet").__name__
+    'small_resnet'
+    """
+    if name in _MODELS:
+        return _MODELS[name]
+    if ":" in name:
+        return _checked(name, _import_builder(name, "model"))
+    ep = _entry_point(name)
+    if ep is not None:
+        return _checked(name, _import_builder(
+            ep.value, f"model {name!r} (entry point {ENTRY_POINT_GROUP!r})"))
+    return _builder(name)
+
+
+def _checked(name: str, fn: Callable) -> Callable[..., FaceNet]:
+    """Wrap a user builder so that anything but a FaceNet is a clear TypeError."""
+    import functools
+
+    @functools.wraps(fn)
+    def build(**kwargs) -> FaceNet:
+        model = fn(**kwargs)
+        if not isinstance(model, FaceNet):
+            raise TypeError(
+                f"model {name!r}: its builder returned {type(model).__name__}, not a "
+                "facebrain.models.FaceNet (an nn.Module with ordered .stages and .preprocess)."
+            )
+        return model
+
+    return build
+
+
 def _builder(name: str) -> Callable[..., FaceNet]:
+    if name not in _MODELS and (":" in name or _entry_point(name) is not None):
+        return find_builder(name)  # the user's own network (see find_builder)
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""

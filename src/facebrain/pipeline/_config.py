@@ -22,6 +22,7 @@ import yaml
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
 __all__ = [
+    "AlignConfig",
     "BrainConfig",
     "Config",
     "ConfoundsConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "EncodingConfig",
     "ExtractConfig",
     "ModelConfig",
+    "ModelFallback",
     "RSAConfig",
     "ReportConfig",
     "StimulusConfig",
@@ -59,6 +61,39 @@ def _exists(path: Path | None, key: str, kind: str, hint: str = "") -> None:
 
 
 @dataclass
+class AlignConfig:
+    """Face detection and alignment of a stimulus set (``stimuli.<name>.align``).
+
+    The options of :func:`facebrain.stimuli.align_faces`; the chips are written
+    into the stimuli stage's folder, so they are cached (and recomputed) with it.
+    """
+
+    method: Literal["dlib"] = "dlib"
+    size: int = 150
+    padding: float = 0.25
+    detector: Literal["hog", "cnn", "hog+cnn"] = "hog+cnn"
+    upsample: int | Literal["auto"] = "auto"
+    pick: Literal["one", "largest", "best"] = "one"
+    use_boxes: bool = True
+
+    def _check(self, key: str) -> None:
+        if self.size < 8:
+            raise ConfigError(f"{key}.size: expected an int >= 8 (pixels), got {self.size}")
+        if not 0 <= self.padding <= 4:
+            raise ConfigError(f"{key}.padding: expected 0 <= padding <= 4, got {self.padding}")
+        if self.upsample != "auto" and not 0 <= self.upsample <= 4:
+            raise ConfigError(f"{key}.upsample: expected 'auto' or an int in 0..4, got "
+                              f"{self.upsample}")
+
+
+#: Keyword options of the stimulus loaders that are also ``stimuli.<name>`` keys
+#: (set ones are passed on; a key the source's loader lacks is a config error).
+LOADER_OPTIONS = ("expression_map", "rename", "path_column", "id_column", "required",
+                  "strict", "verify", "on_duplicate", "variant", "identity_meta", "bboxes",
+                  "bbox_margin")
+
+
+@dataclass
 class StimulusConfig:
     """One named stimulus set (``stimuli.<name>``).
 
@@ -83,8 +118,25 @@ class StimulusConfig:
     query: str | None = None
     max_per_identity: int | None = None
     split: str = "train"
+    align: AlignConfig | None = None
+    # label and loading options of the Python loaders (None: the loader's default)
+    expression_map: str | dict[str, str] | None = None
+    rename: dict[str, str] | None = None
+    path_column: str | None = None
+    id_column: str | None = None
+    required: list[str] | None = None
+    strict: bool | None = None
+    verify: Literal["fast", "full", "none"] | None = None
+    on_duplicate: Literal["warn", "drop", "raise", "ignore"] | None = None
+    variant: str | None = None
+    identity_meta: Path | None = None
+    bboxes: Path | None = None
+    bbox_margin: float | None = None
 
     def _check(self, key: str) -> None:
+        from ._stimuli_options import check_loader_options
+
+        check_loader_options(self, key)
         if self.source in _NEEDS_ROOT:
             if self.root is None:
                 raise ConfigError(f"{key}.root: required for source {self.source!r} (a directory)")
@@ -135,6 +187,20 @@ class TrainConfig:
 
 
 @dataclass
+class ModelFallback:
+    """What replaces a model whose ``weights`` are not given (``models[i].fallback``).
+
+    When ``weights`` is empty (typically an unset ``${VAR:-}``) and the model is not
+    trained, the ``set`` overrides (``--set``-style keys, e.g. ``models[0].arch:
+    dlib_resnet``) are applied to the whole config before it is checked, and
+    ``reason`` is added to the config's ``notes`` (shown in the report).
+    """
+
+    reason: str
+    set: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ModelConfig:
     """One network (``models[i]``): an architecture plus weights, a training spec, or neither.
 
@@ -152,6 +218,7 @@ class ModelConfig:
     layers: list[str] | None = None
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    fallback: ModelFallback | None = None
 
     def _check(self, key: str) -> None:
         _exists(self.weights, f"{key}.weights", "file",
@@ -382,7 +449,11 @@ class EncodingConfig:
 
 @dataclass
 class ReportConfig:
-    """The HTML report (``report``)."""
+    """The HTML report (``report``).
+
+    ``max_identities`` caps the rows of the stimulus contact sheet; 0 shows no
+    face at all (share a report of a licensed face set without its images).
+    """
 
     enabled: bool = True
     title: str = "facebrain report"
@@ -414,6 +485,7 @@ class Config:
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     source: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def _check(self, key: str) -> None:
         if self.threads is not None and self.threads < 1:
@@ -461,6 +533,8 @@ class Config:
             import difflib
 
             for i, m in enumerate(self.models):
+                if m.arch not in known and _user_arch(m.arch, f"models[{i}].arch"):
+                    continue
                 if m.arch not in known:
                     close = difflib.get_close_matches(m.arch, known, n=1)
                     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -485,6 +559,45 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _user_arch(arch: str, key: str) -> bool:
+    """True when ``arch`` names a user network ("module:attr" or an entry point) that imports.
+
+    A failing import stops here, at config load, naming the key.
+    """
+    from ..models._registry import ModelImportError, _entry_point, find_builder
+
+    if ":" not in arch and _entry_point(arch) is None:
+        return False
+    try:
+        find_builder(arch)
+    except ModelImportError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    return True
+
+
+def _apply_fallbacks(data: dict) -> dict:
+    """Apply ``models[i].fallback`` where a model's weights are not given (see ModelFallback)."""
+    models = data.get("models")
+    if not isinstance(models, list):
+        return data
+    for i, m in enumerate(list(models)):
+        if not isinstance(m, dict) or not isinstance(m.get("fallback"), dict):
+            continue
+        if m.get("weights") not in (None, "") or m.get("train"):
+            continue
+        fb = m["fallback"]
+        sets = fb.get("set") or {}
+        if not isinstance(sets, dict):
+            raise ConfigError(f"models[{i}].fallback.set: expected a mapping of key: value, "
+                              f"got {sets!r}")
+        reason = str(fb.get("reason", ""))
+        if reason in (data.get("notes") or []):  # a Config re-loaded from to_dict()
+            continue
+        data = apply_overrides(data, dict(sets))
+        data["notes"] = [*list(data.get("notes") or []), reason]
+    return data
 
 
 def default_config_path() -> Path:
@@ -550,6 +663,7 @@ def load_config(
     if overrides:
         data = apply_overrides(data, overrides)
     data = expand_env(data, environ=environ)
+    data = _apply_fallbacks(data)
     try:
         cfg = convert(data, Config, "")
     except ConfigError as err:

@@ -27,6 +27,7 @@ from ._runner import (
     files_fingerprint,
     tree_fingerprint,
 )
+from ._stimuli_options import loader_kwargs
 
 __all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "load_stimuli"]
 
@@ -85,6 +86,7 @@ def build_stimulus_set(spec: StimulusConfig, seed: int):
     """Build (or load) the StimulusSet described by one ``stimuli.<name>`` entry."""
     s = spec.seed if spec.seed is not None else seed
     src = spec.source
+    opts = loader_kwargs(spec)
     if src == "synthetic_kdef":
         stim = api("stimuli", "synthetic_kdef")(seed=s, image_size=spec.image_size)
     elif src == "synthetic_identities":
@@ -92,24 +94,27 @@ def build_stimulus_set(spec: StimulusConfig, seed: int):
             spec.n_identities, spec.images_per_identity, seed=s, image_size=spec.image_size)
     elif src == "kdef":
         stim = api("stimuli", "load_kdef")(
-            spec.root, views=spec.views, expressions=spec.expressions, sessions=spec.sessions)
+            spec.root, views=spec.views, expressions=spec.expressions, sessions=spec.sessions,
+            **opts)
     elif src == "lfw":
-        stim = api("stimuli", "load_lfw")(spec.root)
+        stim = api("stimuli", "load_lfw")(spec.root, **opts)
     elif src == "folder":
-        stim = api("stimuli", "load_folder")(spec.root, spec.pattern)
+        stim = api("stimuli", "load_folder")(spec.root, spec.pattern, **opts)
     elif src == "manifest":
         from ..stimuli import StimulusSet
 
         stim = StimulusSet.load_manifest(spec.path)
     elif src == "table":
-        stim = api("stimuli", "from_table")(spec.path, spec.root)
+        stim = api("stimuli", "from_table")(spec.path, spec.root, **opts)
     elif src == "fer2013":
-        stim = api("stimuli", "load_fer2013")(spec.path)
+        stim = api("stimuli", "load_fer2013")(spec.path, **opts)
     elif src == "vggface2":
         stim = api("stimuli", "load_vggface2")(
-            spec.root, spec.split, max_per_identity=spec.max_per_identity)
+            spec.root, spec.split, max_per_identity=spec.max_per_identity, **opts)
     else:  # pragma: no cover - Literal-checked by the config
         raise StageError(f"unknown stimulus source {src!r}")
+    if spec.on_duplicate is not None and "on_duplicate" not in opts:
+        stim = api("stimuli", "handle_duplicates")(stim, spec.on_duplicate)
     table = stim.table
     mask = np.ones(len(stim), dtype=bool)
     for col, wanted in (("view", spec.views), ("expression", spec.expressions),
@@ -172,8 +177,12 @@ def stage_stimuli(ctx: StageContext) -> dict:
     summary = {}
     for name, spec in ctx.config.stimuli.items():
         stim = build_stimulus_set(spec, ctx.seed)
+        if spec.align is not None:
+            from ._align_stage import align_stimuli
+
+            stim = align_stimuli(ctx, name, spec, stim)
         table = stim.table.copy()
-        if "path" in table.columns:
+        if "path" in table.columns and spec.align is None:
             table["path"] = [str(stim.path_of(i)) if stim.path_of(i) else "" for i in range(len(stim))]
         with atomic_path(ctx.dir / f"{name}.csv", suffix=".csv") as tmp:
             table.reset_index().to_csv(tmp, index=False)
@@ -182,6 +191,8 @@ def stage_stimuli(ctx: StageContext) -> dict:
             "expressions": int(stim.table["expression"].nunique()),
             "rejected": len(stim.rejected),
         }
+        if spec.align is not None:
+            summary[name]["align"] = stim.notes.get("align", {})
         ctx.log(f"[stimuli] {name}: {len(stim)} images, {summary[name]['identities']} identities")
     return summary
 
@@ -203,18 +214,22 @@ def load_stimuli(ctx_or_dir, config: Config, name: str):
     folder = ctx_or_dir.input("stimuli") if isinstance(ctx_or_dir, StageContext) else Path(ctx_or_dir)
     table_path = folder / f"{name}.csv"
     spec = config.stimuli[name]
-    if spec.source not in _GENERATED:
-        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    if spec.source not in _GENERATED or spec.align is not None:
+        from ..stimuli._stimulus_set import read_manifest_csv
+
+        table = read_manifest_csv(table_path)
         if "path" in table.columns and (table["path"] != "").all():
-            missing = [p for p in table["path"].head(50) if not Path(p).is_file()]
+            # aligned chips live in the stage folder (relative paths); data files are absolute
+            missing = [p for p in table["path"].head(50) if not (folder / p).is_file()]
             if missing:
                 raise StageError(
                     f"stimulus set {name!r}: files recorded by the stimuli stage are gone "
                     f"(e.g. {missing[0]}); the data moved or changed. Rerun with --from stimuli."
                 )
-            return StimulusSet(table, name=name)
+            return StimulusSet(table, root=folder, name=name)
     stim = build_stimulus_set(spec, config.seed)
-    saved = pd.read_csv(table_path, usecols=["stimulus_id"], dtype=str)["stimulus_id"]
+    saved = pd.read_csv(table_path, usecols=["stimulus_id"], dtype=str,
+                        keep_default_na=False)["stimulus_id"]
     if list(saved) != [str(i) for i in stim.ids]:
         raise StageError(
             f"stimulus set {name!r} no longer matches the table written by the stimuli stage "

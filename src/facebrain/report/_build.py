@@ -67,6 +67,7 @@ class ReportData:
     contrasts: dict[str, Any] = field(default_factory=dict)
     glass_brain: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _best(ds_by_model: dict[str, Any], var: str, roi: str) -> list[tuple[float, str, str]]:
@@ -106,13 +107,20 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
     summary: dict[str, Any] = {}
 
     sec = rep.section("stimuli", "Stimuli")
+    for note in data.notes:
+        rep.text(sec, f"Note: {note}")
     if data.stimuli is not None:
         t = data.stimuli.table
         rep.text(sec, f"{len(t)} images, {t['identity'].nunique()} identities, "
                       f"{t['expression'].nunique()} expressions, {t['view'].nunique()} views.")
-        rep.figure(sec, F.fig_contact_sheet(data.stimuli, max_identities=data.max_identities),
-                   "Contact sheet of test stimuli: identities in rows, expressions in columns",
-                   "Test stimuli: one row per identity, one column per expression (frontal view).")
+        if data.max_identities <= 0:
+            rep.text(sec, "Faces are not shown (report.max_identities: 0), so this report "
+                          "can be shared without showing licensed face images.")
+        else:
+            rep.figure(sec, F.fig_contact_sheet(data.stimuli, max_identities=data.max_identities),
+                       "Contact sheet of test stimuli: identities in rows, expressions in columns",
+                       "Test stimuli: one row per identity, one column per expression "
+                       "(frontal view).")
     else:
         rep.text(sec, "No stimuli were recorded for this run.")
 
@@ -350,7 +358,8 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
 
     cfg = ctx.config
     data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
-                      glass_brain=cfg.report.glass_brain)
+    data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
+                      glass_brain=cfg.report.glass_brain, notes=list(getattr(cfg, "notes", [])))
     if figures and ctx.inputs.get("stimuli") is not None:
         data.stimuli = load_stimuli(ctx, cfg, cfg.extract.stimuli)
     train = ctx.inputs.get("train")

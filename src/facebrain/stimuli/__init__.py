@@ -1,6 +1,9 @@
 """Face stimuli: StimulusSet, synthetic FACS faces, and loaders for real datasets."""
 
+from ._align import align_faces
 from ._contact_sheet import contact_sheet
+from ._duplicates import find_duplicates, handle_duplicates
+from ._face_chip import extract_face_chip
 from ._fer2013 import load_fer2013
 from ._folder import from_table, load_folder
 from ._images import bbox_crop, center_crop, read_image, resize_image
@@ -25,11 +28,15 @@ __all__ = [
     "ArraySource",
     "StimulusSet",
     "SyntheticFaceSource",
+    "align_faces",
     "bbox_crop",
     "center_crop",
     "contact_sheet",
     "data_path",
+    "extract_face_chip",
+    "find_duplicates",
     "from_table",
+    "handle_duplicates",
     "load_fer2013",
     "load_folder",
     "load_kdef",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import DataFormatError
+from ._duplicates import handle_duplicates
 from ._loader_utils import (
     Rejections,
     check_root,
@@ -54,6 +55,7 @@ def load_folder(
     strict: bool = False,
     verify: str = "fast",
     name: str | None = None,
+    on_duplicate: str = "warn",
 ) -> StimulusSet:
     r"""Load any image tree, taking labels from named groups of a regex.
 
@@ -87,6 +89,9 @@ def load_folder(
         are not images are not detected until ``load``).
     name : str, optional
         Name of the set (default: the folder name).
+    on_duplicate : {"warn", "drop", "raise", "ignore"}, default "warn"
+        What to do with byte-identical image files (often the same photo
+        filed under two labels): see :func:`facebrain.stimuli.handle_duplicates`.
 
     Returns
     -------
@@ -171,7 +176,8 @@ def load_folder(
     table = pd.DataFrame(rows).set_index("stimulus_id")
     notes: dict = {"pattern": rx.pattern}
     _expression_notes(table, mapping, notes)
-    return StimulusSet(table, root=root, name=name or root.name, rejected=rej, notes=notes)
+    stim = StimulusSet(table, root=root, name=name or root.name, rejected=rej, notes=notes)
+    return handle_duplicates(stim, on_duplicate)
 
 
 def from_table(
@@ -186,6 +192,7 @@ def from_table(
     strict: bool = True,
     verify: str = "fast",
     name: str | None = None,
+    on_duplicate: str = "warn",
 ) -> StimulusSet:
     """Build a StimulusSet from a table with one row per image.
 
@@ -216,6 +223,9 @@ def from_table(
         How images are checked.
     name : str, optional
         Name of the set (default: the table's file stem).
+    on_duplicate : {"warn", "drop", "raise", "ignore"}, default "warn"
+        What to do with byte-identical image files (often the same photo
+        filed under two labels): see :func:`facebrain.stimuli.handle_duplicates`.
 
     Returns
     -------
@@ -332,4 +342,5 @@ def from_table(
     table = table.set_index("stimulus_id")
     notes: dict = {"table": str(csv_path)}
     _expression_notes(table, mapping, notes)
-    return StimulusSet(table, root=root, name=name or csv_path.stem, rejected=rej, notes=notes)
+    stim = StimulusSet(table, root=root, name=name or csv_path.stem, rejected=rej, notes=notes)
+    return handle_duplicates(stim, on_duplicate)

@@ -201,15 +201,21 @@ def probe_image(path: Path, verify: str = "fast") -> str | None:
         return "file not found"
     if verify == "none":
         return None
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            fmt = im.format
-            if verify == "fast" and fmt in _END_MARKERS and _tail_ok(path, _END_MARKERS[fmt]):
-                return None
-            im.load()  # full decode: "full" mode, other formats, suspicious tails
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format
+                if verify == "fast" and fmt in _END_MARKERS and _tail_ok(path, _END_MARKERS[fmt]):
+                    return None
+                im.load()  # full decode: "full" mode, other formats, suspicious tails
         return None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        return f"decompression bomb, not decoded ({err})"
     except UnidentifiedImageError:
         return "not an image Pillow can decode"
     except (OSError, SyntaxError, ValueError, EOFError) as err:

@@ -209,10 +209,13 @@ class StimulusSet:
         if not all(c in self.table.columns for c in BBOX_COLUMNS):
             return img
         row = self.table.iloc[i]
-        box = [float(row[c]) for c in BBOX_COLUMNS]
+        box = [_box_value(row[c], c, self.ids[i]) for c in BBOX_COLUMNS]
         if any(np.isnan(b) for b in box):
             return img
-        margin = float(row["bbox_margin"]) if "bbox_margin" in self.table.columns else 0.0
+        margin = 0.0
+        if "bbox_margin" in self.table.columns:
+            margin = _box_value(row["bbox_margin"], "bbox_margin", self.ids[i])
+            margin = 0.0 if np.isnan(margin) else margin
         from ._images import bbox_crop
 
         try:
@@ -345,12 +348,52 @@ class StimulusSet:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, dtype={"stimulus_id": str, "identity": str})
+            table = read_manifest_csv(path)
         if "stimulus_id" not in table.columns:
             raise DataFormatError(
                 f"{path}: manifest has no 'stimulus_id' column (columns: {list(table.columns)})"
             )
         return cls(table, root=path.parent, name=name or path.stem)
+
+
+#: Columns read as text (never as numbers or missing values) from manifests and
+#: stage tables: an identity called ``NA``, ``None`` or ``null`` stays that string,
+#: and ``"01"`` keeps its zero.
+TEXT_COLUMNS = ("stimulus_id", *REQUIRED_COLUMNS, "path", "session", "gender", "split",
+                "expression_code", "source_path", "name")
+
+
+def read_manifest_csv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a manifest / stage table CSV so that ``save()`` round-trips exactly.
+
+    Label columns (:data:`TEXT_COLUMNS`) are text with no missing-value
+    parsing (``"NA"``, ``"None"``, ``"null"``, ``"nan"`` stay strings). In the
+    other columns only an empty cell is missing (NaN); numbers are parsed as
+    numbers. pandas' default would turn ``NA``/``None``/``null`` into NaN.
+    """
+    header = pd.read_csv(path, nrows=0, **kwargs).columns
+    text = [c for c in header if c in TEXT_COLUMNS]
+    return pd.read_csv(
+        path, dtype={c: str for c in text}, keep_default_na=False,
+        na_values={c: [""] for c in header if c not in TEXT_COLUMNS}, **kwargs,
+    )
+
+
+def _box_value(value, column: str, sid) -> float:
+    """A bbox cell as float; an empty cell (or None/NaN) means "no crop" (NaN)."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, str):
+        if not value.strip():
+            return float("nan")
+        try:
+            return float(value)
+        except ValueError:
+            raise DataFormatError(
+                f"stimulus {sid!r}: {column} = {value!r} is not a number. Bounding-box "
+                "cells hold pixels; leave the cell empty for no crop."
+            ) from None
+    return float(value)
 
 
 def _safe_name(sid: str) -> str:

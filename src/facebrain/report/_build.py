@@ -358,7 +358,6 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
 
     cfg = ctx.config
     data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
-    data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
                       glass_brain=cfg.report.glass_brain, notes=list(getattr(cfg, "notes", [])))
     if figures and ctx.inputs.get("stimuli") is not None:
         data.stimuli = load_stimuli(ctx, cfg, cfg.extract.stimuli)

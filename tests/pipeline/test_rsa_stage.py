@@ -50,7 +50,10 @@ def _ctx(tmp_path, **rsa):
         "stimuli": {"test": {"source": "synthetic_kdef"}},
         "models": [{"name": "net", "arch": "small_resnet", "layers": ["layer2", "layer3",
                                                                      "layer4"]}],
-        "rsa": {"bootstrap": 0, "noise_ceiling": False, "standardize": False, **rsa},
+        # baselines need the stimuli stage; this test is about degenerate layers only
+        "rsa": {"bootstrap": 0, "noise_ceiling": False, "standardize": False, "baselines": [],
+                **rsa},
+        "encoding": {"baselines": [], "bootstrap": 0},
         "transfer": {"disentangle": False},
     })
     return StageContext(config=cfg, stage="rsa", dir=tmp_path, run_dir=tmp_path,

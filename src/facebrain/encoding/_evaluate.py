@@ -11,7 +11,13 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from .._errors import DataFormatError, LeakageError
 from .._utils import shared_stimulus_ids
-from ._ridge_encoder import DEFAULT_ALPHAS, RidgeEncoder, check_alphas
+from ._ridge_encoder import (
+    DEFAULT_ALPHAS,
+    AlphaGridWarning,
+    RidgeEncoder,
+    check_alphas,
+    check_grid_edges,
+)
 
 __all__ = ["FittedEncoder", "align_inputs", "cv_predict", "evaluate", "fit", "inner_folds",
            "layer_matrix", "outer_folds", "resolve_groups", "warn_mixed_identities"]
@@ -173,9 +179,14 @@ def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=Tr
         g = None if groups is None else groups[tr]
         enc = RidgeEncoder(alphas, cv=inner_folds(inner_cv, X[tr], Y[tr], g),
                            fit_intercept=fit_intercept, solver=solver, scoring=scoring)
-        enc.fit(X[tr], Y[tr])
+        with warnings.catch_warnings():  # one grid-edge warning for all folds, below
+            warnings.simplefilter("ignore", AlphaGridWarning)
+            enc.fit(X[tr], Y[tr])
         pred[te] = enc.predict(X[te])
         fold_alphas[k] = enc.best_alphas_
+    grid = check_alphas(alphas)
+    idx = np.abs(np.log(fold_alphas.ravel()[:, None]) - np.log(grid)[None, :]).argmin(1)
+    check_grid_edges(idx, grid, stacklevel=3)
     return pred, fold_alphas
 
 

@@ -8,6 +8,9 @@ permutations here without changing a single prediction:
   ``pca:N`` / ``srp:N`` reduction) is fitted once per fold, by the same
   ``fit_transform`` / ``transform`` calls a :class:`~sklearn.pipeline.Pipeline`
   makes, and every head (observed and permuted) reads the same matrices;
+* for the ``"ridge"`` head (z-scored, more training stimuli than features), the
+  fold's covariance is a downdate of one Gram matrix of all stimuli (see
+  :class:`_StandardizedGram`) instead of a fresh product per fold;
 * for the ``"ridge"`` head (scikit-learn's :class:`~sklearn.linear_model.RidgeClassifier`:
   least squares on one-hot targets with an intercept) the permuted label vectors
   are extra output columns of ONE regularised solve per fold. The fold's
@@ -117,6 +120,59 @@ def ridge_predict_columns(X_train: np.ndarray, labels: np.ndarray, X_test: np.nd
     return pred
 
 
+def _one_hot_sparse(labels: np.ndarray, n_classes: int):
+    """Sparse (n_train, n_sets * n_classes) one-hot matrix of ``labels`` (n_sets, n_train)."""
+    from scipy import sparse
+
+    n_sets, n = labels.shape
+    cols = (np.arange(n_sets)[:, None] * n_classes + labels).T.ravel()
+    rows = np.repeat(np.arange(n), n_sets)
+    return sparse.csr_matrix((np.ones(n * n_sets), (rows, cols)), shape=(n, n_sets * n_classes))
+
+
+class _StandardizedGram:
+    """Per-fold ridge systems of z-scored features from one Gram matrix of all stimuli.
+
+    With ``X0 = X - mean(X)`` and ``G = X0' X0`` computed once, a training fold's
+    z-scored, centred covariance is ``D^-1 (G - X0_te' X0_te - n mu mu') D^-1``
+    (``mu``: the fold's training mean of ``X0``; ``D``: its StandardScaler scales),
+    so each fold costs a rank-``n_test`` downdate instead of a fresh ``n_train x d^2``
+    product. Only used when the scaler is the sole label-free step and the fold
+    has more training stimuli than features (the primal form).
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X0 = np.asarray(X, np.float64) - np.asarray(X, np.float64).mean(axis=0)
+        self.G = self.X0.T @ self.X0
+
+    def predict(self, train, test, labels, n_classes, alpha, X) -> np.ndarray:
+        from sklearn.preprocessing import StandardScaler
+
+        scale = StandardScaler().fit(X[train]).scale_      # same zero-variance handling
+        X0tr, X0te = self.X0[train], self.X0[test]
+        n, d = X0tr.shape
+        mu = X0tr.mean(axis=0)
+        C = self.G - X0te.T @ X0te - n * np.outer(mu, mu)
+        C /= scale[:, None]
+        C /= scale[None, :]
+        C.flat[:: d + 1] += alpha
+        factor = linalg.cho_factor(C, lower=False, check_finite=False)
+        Tc = (X0te - mu) / scale
+        n_sets = labels.shape[0]
+        per_block = max(1, _BLOCK_COLUMNS // n_classes)
+        pred = np.empty((n_sets, len(test)), np.int64)
+        for a in range(0, n_sets, per_block):
+            lab = labels[a:a + per_block]
+            m = len(lab)
+            Y = _one_hot_sparse(lab, n_classes)
+            ymean = np.asarray(Y.mean(axis=0)).ravel()
+            rhs = np.asarray((Y.T @ X0tr).T) - n * np.outer(mu, ymean)  # Xc' Yc, unscaled
+            rhs /= scale[:, None]
+            dec = Tc @ linalg.cho_solve(factor, rhs, check_finite=False) + ymean
+            pred[a:a + m] = dec.reshape(len(test), m, n_classes).argmax(axis=2).T
+        return pred
+
+
 def _ridge_alpha(head_kw: dict | None) -> float:
     kw = dict(head_kw or {})
     alpha = kw.pop("alpha", 1.0)
@@ -163,8 +219,19 @@ def cv_predict_all(X: np.ndarray, y: np.ndarray, folds: Folds, *, head, standard
     null_pred = np.empty((n_perm, len(y)), np.int64)
     ridge = isinstance(head, str) and head == "ridge"
     alpha = _ridge_alpha(head_kw) if ridge else None
+    n_train_min = min(len(tr) for tr, _ in folds.splits())
+    gram = (_StandardizedGram(X) if ridge and standardize and reduce is None
+            and n_train_min > X.shape[1] and folds.n_folds > 2 else None)
     with blas_threads_for(X):
         for k, (train, test) in enumerate(folds.splits()):
+            if gram is not None:
+                labels = y[train][None, :]
+                if n_perm:
+                    labels = np.concatenate([labels, perm_labels[k]])
+                out = gram.predict(train, test, labels, n_classes, alpha, X)
+                pred[test] = out[0]
+                null_pred[:, test] = out[1:]
+                continue
             pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                                  head_kw=head_kw)
             if len(pipe) > 1:

@@ -159,3 +159,25 @@ def test_ridge_head_bad_alpha(acts):
         probe(acts, "expression", head="ridge", head_kw={"alpha": 0}, n_folds=4)
     with pytest.raises(ValueError, match="only head_kw"):
         probe(acts, "expression", head="ridge", head_kw={"C": 1}, n_folds=4)
+
+
+def test_ridge_head_constant_and_offset_units():
+    """Constant units (scale 1 in StandardScaler) and large offsets take the Gram path exactly."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.model_selection import PredefinedSplit, cross_val_score
+
+    a = make_acts(n_id=10, n_expr=4, views=("S", "HL"), n_units=(12, 30),
+                  expr_signal=(0.3, 0.6), seed=6)
+    X = a["l1"].values.astype(np.float64)
+    X[:, 0] = 3.0
+    X[:, 1] += 1e4
+    a["l1"] = (("stimulus", "l1_unit"), X)
+    res = probe(a, "expression", head="ridge", n_folds=5, seed=1, n_permutations=5)
+    folds = make_folds(a, "leave-identity-out", n_folds=5, seed=1)
+    y_str = a["expression"].values
+    y = np.unique(y_str, return_inverse=True)[1]
+    ref = cross_val_score(_sk_pipeline(RidgeClassifier()), X, y_str,
+                          cv=PredefinedSplit(folds.assignment))
+    np.testing.assert_array_equal(res.accuracy.sel(layer="l1").values, ref)
+    null = _refit_null(X, y, folds, RidgeClassifier(), 5, 1)
+    np.testing.assert_array_equal(res.null_accuracy.sel(layer="l1").values, null)

@@ -120,16 +120,6 @@ def ridge_predict_columns(X_train: np.ndarray, labels: np.ndarray, X_test: np.nd
     return pred
 
 
-def _one_hot_sparse(labels: np.ndarray, n_classes: int):
-    """Sparse (n_train, n_sets * n_classes) one-hot matrix of ``labels`` (n_sets, n_train)."""
-    from scipy import sparse
-
-    n_sets, n = labels.shape
-    cols = (np.arange(n_sets)[:, None] * n_classes + labels).T.ravel()
-    rows = np.repeat(np.arange(n), n_sets)
-    return sparse.csr_matrix((np.ones(n * n_sets), (rows, cols)), shape=(n, n_sets * n_classes))
-
-
 class _StandardizedGram:
     """Per-fold ridge systems of z-scored features from one Gram matrix of all stimuli.
 
@@ -142,17 +132,21 @@ class _StandardizedGram:
     """
 
     def __init__(self, X: np.ndarray) -> None:
-        self.X0 = np.asarray(X, np.float64) - np.asarray(X, np.float64).mean(axis=0)
+        X = np.asarray(X, np.float64)
+        self.offset = X.mean(axis=0)
+        self.X0 = X - self.offset
         self.G = self.X0.T @ self.X0
 
-    def predict(self, train, test, labels, n_classes, alpha, X) -> np.ndarray:
-        from sklearn.preprocessing import StandardScaler
-
-        scale = StandardScaler().fit(X[train]).scale_      # same zero-variance handling
-        X0tr, X0te = self.X0[train], self.X0[test]
-        n, d = X0tr.shape
-        mu = X0tr.mean(axis=0)
-        C = self.G - X0te.T @ X0te - n * np.outer(mu, mu)
+    def predict(self, train, test, labels, n_classes, alpha) -> np.ndarray:
+        X0te = self.X0[test]
+        n_all, d = self.X0.shape
+        n = len(train)
+        mu = (self.X0.sum(axis=0) - X0te.sum(axis=0)) / n      # training mean of X0
+        C = self.G - X0te.T @ X0te - n * np.outer(mu, mu)       # centred training scatter
+        var = np.diag(C) / n
+        mean = mu + self.offset
+        scale = np.sqrt(np.maximum(var, 0))
+        scale[_constant(var, mean, n)] = 1.0                    # StandardScaler's zero handling
         C /= scale[:, None]
         C /= scale[None, :]
         C.flat[:: d + 1] += alpha
@@ -164,13 +158,24 @@ class _StandardizedGram:
         for a in range(0, n_sets, per_block):
             lab = labels[a:a + per_block]
             m = len(lab)
-            Y = _one_hot_sparse(lab, n_classes)
-            ymean = np.asarray(Y.mean(axis=0)).ravel()
-            rhs = np.asarray((Y.T @ X0tr).T) - n * np.outer(mu, ymean)  # Xc' Yc, unscaled
+            Y = np.zeros((n_all, m, n_classes))                 # test rows stay zero
+            Y[train[:, None], np.arange(m)[None, :], lab.T] = 1.0
+            Y = Y.reshape(n_all, m * n_classes)
+            ymean = Y.sum(axis=0) / n
+            rhs = self.X0.T @ Y - n * np.outer(mu, ymean)      # Xc' Yc, before scaling
             rhs /= scale[:, None]
             dec = Tc @ linalg.cho_solve(factor, rhs, check_finite=False) + ymean
             pred[a:a + m] = dec.reshape(len(test), m, n_classes).argmax(axis=2).T
         return pred
+
+
+def _constant(var, mean, n) -> np.ndarray:
+    """Features StandardScaler treats as constant (its scale is set to 1)."""
+    try:
+        from sklearn.preprocessing._data import _is_constant_feature
+    except ImportError:  # pragma: no cover - older scikit-learn
+        return var == 0
+    return _is_constant_feature(var, mean, n)
 
 
 def _ridge_alpha(head_kw: dict | None) -> float:
@@ -228,7 +233,7 @@ def cv_predict_all(X: np.ndarray, y: np.ndarray, folds: Folds, *, head, standard
                 labels = y[train][None, :]
                 if n_perm:
                     labels = np.concatenate([labels, perm_labels[k]])
-                out = gram.predict(train, test, labels, n_classes, alpha, X)
+                out = gram.predict(train, test, labels, n_classes, alpha)
                 pred[test] = out[0]
                 null_pred[:, test] = out[1:]
                 continue

@@ -14,7 +14,7 @@ import torch
 
 from facebrain.activations import extract
 from facebrain.models import create
-from facebrain.pipeline._baselines import pixel_features
+from facebrain.pipeline import pixel_features
 from facebrain.stimuli import synthetic_identities, synthetic_kdef
 from facebrain.training import fit_classifier
 from facebrain.transfer import factor_variance, probe

@@ -175,7 +175,7 @@ def stage_transfer(ctx: StageContext) -> dict:
             summary[f"{d.label}/{name}"] = s
             ctx.log(f"[transfer] {d.label} <- {name} ({kind}, features {d.features}): best "
                     f"{s['best_layer']} {s['accuracy']:.3f} (chance {s['chance']:.3f}), p "
-                    f"corrected for {s['n_layers']} layers {s['p_value_fwe']:.3g}")
+                    f"corrected for {s['n_layers']} layer(s) {s['p_value_fwe']:.3g}")
     if cfg.transfer.disentangle:
         fv = api("transfer", "factor_variance")
         sa = api("transfer", "subspace_angles")

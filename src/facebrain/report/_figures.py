@@ -117,8 +117,9 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
     plt = _plt()
     if not results:
         return None
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     chance_vals = []
+    null_label = "permutation null 95%"
     n_x = max(ds.sizes["layer"] for ds in results.values())
     for color, (name, ds) in zip(_colors(len(results)), results.items()):
         layers = [str(v) for v in ds["layer"].values]
@@ -140,8 +141,8 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
                 "null_accuracy"].dims and ds.sizes.get("permutation", 0) > 1 and kind != "pixels":
             null = np.asarray(ds["null_accuracy"].transpose("layer", "permutation").values, float)
             lo, hi = np.nanpercentile(null, [2.5, 97.5], axis=1)
-            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0,
-                            label=f"{name} permutation null 95%")
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0, label=null_label)
+            null_label = None  # one legend entry for every network's band
         if "chance" in ds:
             chance_vals.append(float(np.nanmean(np.asarray(ds["chance"].values, float))))
         if len(layers) == n_x and kind != "pixels":
@@ -149,7 +150,7 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
     if chance_vals:
         ax.axhline(np.mean(chance_vals), color="k", ls=":", lw=1, label="chance")
     ax.set(ylabel="held-out accuracy", ylim=(0, 1.02), title=title)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 

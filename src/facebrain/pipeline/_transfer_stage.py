@@ -64,6 +64,28 @@ def _norm(spec, shape) -> str | None:
     return spec
 
 
+#: generated (file-less) stimulus sets up to this many bytes are rendered once per stage
+_MAX_CACHED_BYTES = 512 * 2**20
+
+
+def _materialised(stim):
+    """A generated stimulus set with its images rendered once into memory (same pixels).
+
+    Every candidate of every direction reads the same images; rendering synthetic
+    faces again for each extraction costs more than probing them.
+    """
+    from ..stimuli import ArraySource, StimulusSet
+
+    if "path" in stim.table.columns or len(stim) == 0:
+        return stim
+    first = stim.load(0)
+    if first.nbytes * len(stim) > _MAX_CACHED_BYTES:
+        return stim
+    images = np.stack([first] + [stim.load(i) for i in range(1, len(stim))])
+    return StimulusSet(stim.table, image_source=ArraySource(images), name=stim.name,
+                       notes=dict(stim.notes or {}))
+
+
 class _Features:
     """Features of every candidate, computed once per (candidate, features) in a stage."""
 
@@ -77,7 +99,8 @@ class _Features:
         if self._stim is None:
             from ._stages import load_stimuli
 
-            self._stim = load_stimuli(self.ctx, self.cfg, self.cfg.extract.stimuli)
+            stim = load_stimuli(self.ctx, self.cfg, self.cfg.extract.stimuli)
+            self._stim = _materialised(stim)
         return self._stim
 
     def extracted(self, name: str):

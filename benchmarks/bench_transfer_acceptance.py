@@ -10,6 +10,8 @@
    whole pipeline refitted; the same permutations for every layer), for both
    networks. The best layer is chosen by mean accuracy, so its p is the
    max-statistic ``p_value_fwe`` (corrected for choosing among the layers).
+   The head is ``ridge`` by default (its permutations share one solve per fold and
+   equal the refits exactly, see bench_permutations.py); ``--head logistic`` refits.
 
 The baseline is the untrained network, printed beside the trained one.
 Prints per-layer accuracy +- SEM, chance (test-fold majority rate) and p-values.
@@ -30,7 +32,7 @@ import torch
 
 def run(*, n_identities=40, images_per_identity=30, epochs=8, width=16, size=64,
         views=("S", "HL", "HR"), sessions=("A",), n_kdef_identities=70, n_folds=10,
-        n_permutations=100, srp=256, seed=0, progress=True, log=print) -> dict:
+        n_permutations=100, srp=256, seed=0, head="ridge", progress=True, log=print) -> dict:
     from facebrain.activations import extract
     from facebrain.models import create
     from facebrain.stimuli import synthetic_identities, synthetic_kdef
@@ -63,7 +65,7 @@ def run(*, n_identities=40, images_per_identity=30, epochs=8, width=16, size=64,
         acts = extract(model, kdef, layers, reduce=reduce, batch_size=64, progress=progress,
                        seed=seed)
         res = probe(acts, "expression", cv="leave-identity-out", n_folds=n_folds, seed=seed,
-                    n_permutations=n_permutations)
+                    n_permutations=n_permutations, head=head)
         ids = acts["identity"].values
         for k in range(res.sizes["fold"]):
             test = res.test_fold.values == k
@@ -110,12 +112,13 @@ def main() -> None:
     ap.add_argument("--n-permutations", type=int, default=100)
     ap.add_argument("--n-folds", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--head", default="ridge", choices=["ridge", "logistic", "fc"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     r = run(n_identities=args.n_identities, images_per_identity=args.images_per_identity,
             epochs=args.epochs, width=args.width, size=args.size,
             views=tuple(args.views.split(",")), n_folds=args.n_folds,
-            n_permutations=args.n_permutations, progress=False)
+            n_permutations=args.n_permutations, head=args.head, progress=False)
     p = float(r["trained"]["perm"].p_value_fwe[0])
     acc = float(r["trained"]["perm"].accuracy_mean[0])
     ok = acc > r["chance"] and p < 0.01

@@ -171,6 +171,7 @@ def test_ridge_head_constant_and_offset_units():
     X = a["l1"].values.astype(np.float64)
     X[:, 0] = 3.0
     X[:, 1] += 1e4
+    X[:, 2] = np.where(a["identity"].values == "p03", 5.0, 0.0)  # constant in most training folds
     a["l1"] = (("stimulus", "l1_unit"), X)
     res = probe(a, "expression", head="ridge", n_folds=5, seed=1, n_permutations=5)
     folds = make_folds(a, "leave-identity-out", n_folds=5, seed=1)

@@ -137,20 +137,27 @@ class _StandardizedGram:
         self.X0 = X - self.offset
         self.G = self.X0.T @ self.X0
 
-    def predict(self, train, test, labels, n_classes, alpha) -> np.ndarray:
+    def predict(self, train, test, labels, n_classes, alpha) -> np.ndarray | None:
+        """Predictions (n_sets, n_test), or None when the fold must be refitted directly."""
         X0te = self.X0[test]
         n_all, d = self.X0.shape
         n = len(train)
         mu = (self.X0.sum(axis=0) - X0te.sum(axis=0)) / n      # training mean of X0
         C = self.G - X0te.T @ X0te - n * np.outer(mu, mu)       # centred training scatter
         var = np.diag(C) / n
+        if np.any(var * n <= 1e-6 * np.diag(self.G)):
+            return None  # a unit (nearly) constant in this training fold: the downdate lost
+            # too many digits to reproduce StandardScaler's scale; refit the fold directly
         mean = mu + self.offset
         scale = np.sqrt(np.maximum(var, 0))
         scale[_constant(var, mean, n)] = 1.0                    # StandardScaler's zero handling
         C /= scale[:, None]
         C /= scale[None, :]
         C.flat[:: d + 1] += alpha
-        factor = linalg.cho_factor(C, lower=False, check_finite=False)
+        try:
+            factor = linalg.cho_factor(C, lower=False, check_finite=False)
+        except linalg.LinAlgError:
+            return None
         Tc = (X0te - mu) / scale
         n_sets = labels.shape[0]
         per_block = max(1, _BLOCK_COLUMNS // n_classes)
@@ -234,9 +241,10 @@ def cv_predict_all(X: np.ndarray, y: np.ndarray, folds: Folds, *, head, standard
                 if n_perm:
                     labels = np.concatenate([labels, perm_labels[k]])
                 out = gram.predict(train, test, labels, n_classes, alpha)
-                pred[test] = out[0]
-                null_pred[:, test] = out[1:]
-                continue
+                if out is not None:
+                    pred[test] = out[0]
+                    null_pred[:, test] = out[1:]
+                    continue
             pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                                  head_kw=head_kw)
             if len(pipe) > 1:

@@ -27,8 +27,9 @@ DEMO_TINY = {
     "extract.layers": ["layer2", "layer4"],
     "transfer.directions[0].n_permutations": 2, "transfer.directions[0].n_folds": 3,
     "transfer.directions[1].n_permutations": 2,
-    "transfer.directions[0].options": {"head_kw": {"C": 0.1}},
-    "transfer.directions[1].options": {"head_kw": {"C": 0.1}},
+    "transfer.directions[0].options": {"head_kw": {"alpha": 10.0}},
+    "transfer.directions[1].options": {"head_kw": {"alpha": 10.0}},
+    "transfer.directions[0].features": "srp:64", "transfer.directions[1].features": "srp:64",
     "brain.subjects": 2, "brain.runs": 1, "rsa.bootstrap": 50, "encoding.bootstrap": 200,
     "encoding.n_folds": 2, "encoding.inner_cv": 2, "encoding.alphas": [1.0, 100.0, 10000.0],
 }
@@ -54,6 +55,10 @@ POSTER_TINY = {
     "transfer.directions[0].n_permutations": 0, "transfer.directions[1].n_permutations": 2,
     "transfer.directions[0].options": {"head_kw": {"max_iter": 20}},
     "transfer.directions[1].options": {"head_kw": {"max_iter": 20}},
+    "transfer.directions[2].n_permutations": 0, "transfer.directions[3].n_permutations": 2,
+    "transfer.directions[2].features": "srp:64", "transfer.directions[3].features": "srp:64",
+    "transfer.directions[2].options": {"head_kw": {"max_iter": 20}},
+    "transfer.directions[3].options": {"head_kw": {"max_iter": 20}},
 }
 
 FMRI_TINY = {

@@ -32,9 +32,10 @@ def test_demo_config_is_valid_and_shipped_copy_is_identical():
     assert cfg.brain.source == "simulate" and cfg.brain.subjects == 3
     targets = {d.target for d in cfg.transfer.directions}
     assert targets == {"identity", "expression"}
-    # untrained control beside the trained network in each direction
+    # untrained twin and pixel baselines beside the trained networks in each direction
     for d in cfg.transfer.directions:
-        assert "untrained" in d.models
+        assert d.baselines == ["pixels", "untrained"]
+        assert set(d.models) == {"identity_net", "expression_net"}
 
 
 def test_defaults_are_filled_and_roundtrip():

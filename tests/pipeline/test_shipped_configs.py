@@ -57,6 +57,19 @@ def test_demo_runs_every_stage_and_writes_report_and_results(demo):
             assert ds.attrs["target"] == d.target and list(ds["layer"].values) == ["layer2",
                                                                                    "layer4"]
             assert ds.sizes["permutation"] == 2
+        # baselines beside every network, with p corrected for the layer choice
+        from facebrain.pipeline._transfer_stage import direction_candidates
+
+        kinds = {}
+        for m, kind, _ in direction_candidates(cfg, d):
+            ds = groups[f"transfer/{d.label}/{m}"]
+            kinds[kind] = kinds.get(kind, 0) + 1
+            assert ds.attrs["candidate_kind"] == kind and ds.attrs["features"] == "srp:64"
+            null_max = ds["null_accuracy"].max("layer").values
+            obs = ds["accuracy_mean"].values
+            fwe = (1 + (null_max[None, :] >= obs[:, None] - 1e-12).sum(1)) / 3
+            assert list(ds["p_value_fwe"].values) == pytest.approx(list(fwe))
+        assert kinds == {"network": 2, "untrained": 2, "pixels": 1}
     for m in ("identity_net", "expression_net", "untrained", "reference"):
         assert {"score_mean", "ceiling_lower"} <= set(groups[f"rsa/{m}"].data_vars)
         assert "r2" in groups[f"encoding/{m}"]

@@ -1,5 +1,6 @@
 """The main job: typed YAML configs, cached stages and ``run(config)``."""
 
+from ._baselines import pixel_features, untrained_twin
 from ._config import (
     BrainConfig,
     Config,
@@ -42,5 +43,7 @@ __all__ = [
     "default_config_path",
     "default_stages",
     "load_config",
+    "pixel_features",
     "run",
+    "untrained_twin",
 ]

@@ -246,6 +246,14 @@ class TransferDirection:
 
     ``options`` go to :func:`facebrain.transfer.probe` unchanged (e.g.
     ``head_kw: {C: 0.1}``, ``reduce: "pca:64"``).
+
+    ``features`` is how spatial layers (C x H x W) are turned into probe features:
+    ``srp:N`` (default ``srp:2048``, a seeded sparse random projection that keeps
+    the spatial layout), ``avgpool`` (mean over positions: the poster's final-layer
+    protocol) or ``extract`` (the extract stage's features as they are). 1-D layers
+    are used as they are. ``baselines`` adds ``pixels`` (grayscale at ``pixel_size``
+    px through the same reducer) and ``untrained`` (each trained network's seeded
+    twin) beside the networks; see :mod:`facebrain.pipeline._baselines`.
     """
 
     target: str
@@ -254,14 +262,30 @@ class TransferDirection:
     layers: list[str] | None = None
     cv: str = "leave-identity-out"
     n_folds: int = 10
-    head: Literal["logistic", "fc"] = "logistic"
+    head: Literal["logistic", "fc", "ridge"] = "logistic"
     n_permutations: int = 0
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    features: str = "srp:2048"
+    baselines: list[str] = field(default_factory=list)
+    pixel_size: int = 32
 
     def _check(self, key: str) -> None:
         if self.n_permutations < 0:
             raise ConfigError(f"{key}.n_permutations: expected int >= 0, got {self.n_permutations}")
+        import re
+
+        if self.features not in ("avgpool", "extract", "none") and not re.fullmatch(
+                r"srp:[1-9]\d*", str(self.features)):
+            raise ConfigError(
+                f"{key}.features: expected 'srp:N' (N >= 1), 'avgpool', 'extract' or 'none', got "
+                f"{self.features!r} (pca:N would be fitted on every stimulus, test folds "
+                "included; use options.reduce: 'pca:N' to fit it inside the folds)")
+        from ._baselines import check_baselines
+
+        self.baselines = check_baselines(self.baselines, f"{key}.baselines")
+        if self.pixel_size < 2:
+            raise ConfigError(f"{key}.pixel_size: expected an int >= 2, got {self.pixel_size}")
 
     @property
     def label(self) -> str:

@@ -497,43 +497,10 @@ def _model_names(cfg: Config, wanted: list[str] | None) -> list[str]:
 
 # -------------------------------------------------------------------- transfer
 def stage_transfer(ctx: StageContext) -> dict:
-    cfg = ctx.config
-    ext = ctx.input("extract")
-    summary: dict[str, Any] = {}
-    probe = api("transfer", "probe") if cfg.transfer.directions else None
-    for d in cfg.transfer.directions:
-        seed = d.seed if d.seed is not None else cfg.seed
-        for name in _model_names(cfg, d.models):
-            acts = load_activations(ext, name)
-            layers = [lyr for lyr in (d.layers or list(acts.data_vars)) if lyr in acts.data_vars]
-            kw = _with_client(probe, dict(layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
-                                          n_permutations=d.n_permutations, seed=seed,
-                                          **d.options), ctx.client)
-            res = probe(acts, d.target, **kw)
-            res.attrs.setdefault("model", name)
-            res.attrs["model"] = name
-            res.attrs["direction"] = d.label
-            save_netcdf(res, ctx.dir / f"probe__{d.label}__{name}.nc")
-            acc = res["accuracy_mean"]
-            best = str(acc["layer"].values[int(np.nanargmax(acc.values))])
-            summary[f"{d.label}/{name}"] = {
-                "best_layer": best, "accuracy": float(acc.sel(layer=best)),
-                "chance": float(np.asarray(res["chance"]).mean()) if "chance" in res else None,
-            }
-            ctx.log(f"[transfer] {d.label} <- {name}: best {best} "
-                    f"{summary[f'{d.label}/{name}']['accuracy']:.3f}")
-    if cfg.transfer.disentangle:
-        fv = api("transfer", "factor_variance")
-        sa = api("transfer", "subspace_angles")
-        factors = list(cfg.transfer.factors)
-        for m in cfg.models:
-            acts = load_activations(ext, m.name)
-            save_netcdf(_as_dataset(fv(acts, factors=tuple(factors)), "factor_variance"),
-                        ctx.dir / f"factors__{m.name}.nc")
-            if len(factors) >= 2:
-                save_netcdf(_as_dataset(sa(acts, factors[0], factors[1]), "subspace_angles"),
-                            ctx.dir / f"angles__{m.name}.nc")
-    return summary
+    # networks, their untrained twins and pixels on the direction's features
+    from ._transfer_stage import stage_transfer as run_transfer
+
+    return run_transfer(ctx)
 
 
 def _as_dataset(obj, name: str):
@@ -592,9 +559,9 @@ def default_stages() -> list[Stage]:
         Stage("extract", stage_extract, ("stimuli", "train"),
               lambda c: {"extract": c.extract, "layers": {m.name: m.layers for m in c.models}},
               heavy=True, resumable=True, version="2", code=("pipeline", "models", "activations")),
-        Stage("transfer", stage_transfer, ("extract",), lambda c: c.transfer, heavy=True,
-              enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
-              code=("pipeline", "transfer")),
+        Stage("transfer", stage_transfer, ("stimuli", "train", "extract"), lambda c: c.transfer,
+              heavy=True, enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
+              code=("pipeline", "transfer", "models", "activations")),
         Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain, _brain_fingerprint,
               enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
         Stage("rsa", stage_rsa, ("stimuli", "train", "extract", "brain"), lambda c: c.rsa,

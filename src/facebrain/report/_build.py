@@ -152,15 +152,31 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
             acc = np.asarray(ds["accuracy_mean"].values, float)
             k = int(np.nanargmax(acc))
             layer = str(ds["layer"].values[k])
-            p = float(ds["p_value"].values[k]) if "p_value" in ds else float("nan")
+            p_raw = float(ds["p_value"].values[k]) if "p_value" in ds else float("nan")
+            # the best layer is chosen by mean accuracy: quote p corrected for that choice
+            p = float(ds["p_value_fwe"].values[k]) if "p_value_fwe" in ds else p_raw
             chance = float(np.nanmean(ds["chance"].values)) if "chance" in ds else float("nan")
-            rows.append([d, m, layer, float(acc[k]), chance, p])
+            kind = str(ds.attrs.get("candidate_kind", "network"))
+            n_layers = int(ds.sizes["layer"])
+            rows.append([d, m, kind, str(ds.attrs.get("features", "")), layer, n_layers,
+                         float(acc[k]), chance, p, p_raw])
             summary[f"transfer/{d}/{m}"] = {"best_layer": layer, "accuracy": float(acc[k]),
-                                           "chance": chance, "p_value": p}
+                                           "chance": chance, "p_value": p,
+                                           "p_value_uncorrected": p_raw, "kind": kind,
+                                           "selected": f"best of {n_layers} layers by mean "
+                                                       "accuracy"}
             rep.figure(sec, F.fig_confusion(ds, layer, title=f"{d} <- {m} @ {layer}"),
                        f"Confusion matrix of {target} decoding from {m} at its best layer {layer}")
     if rows:
-        rep.table(sec, ["direction", "network", "best layer", "accuracy", "chance", "p"], rows)
+        rep.text(sec, "Each network and baseline (untrained twin: same architecture, seeded "
+                      "initialisation; pixels: grayscale through the same reducer) is probed "
+                      "layer by layer; its best layer is chosen by mean held-out accuracy, so "
+                      "p is the permutation max-statistic over its layers (the same label "
+                      "permutations for every layer), corrected for that choice. The "
+                      "uncorrected p of the chosen layer is shown for reference.")
+        rep.table(sec, ["direction", "candidate", "kind", "features", "best layer", "layers",
+                        "accuracy", "chance", "p (corrected for the layer choice)",
+                        "p uncorrected"], rows)
     else:
         rep.text(sec, "No transfer directions were configured.")
 
@@ -370,9 +386,10 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
                                          if x.strip()]
     tr = ctx.inputs.get("transfer")
     if tr is not None:
+        from ..pipeline._transfer_stage import direction_candidates
+
         for d in cfg.transfer.directions:
-            names = d.models or [m.name for m in cfg.models]
-            for m in names:
+            for m, _, _ in direction_candidates(cfg, d):
                 f = Path(tr) / f"probe__{d.label}__{m}.nc"
                 if f.is_file():
                     data.transfer[(d.label, m)] = load_netcdf(f)

@@ -138,27 +138,40 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
     plt = _plt()
     if not results:
         return None
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     chance_vals = []
+    null_label = "permutation null 95%"
+    n_x = max(ds.sizes["layer"] for ds in results.values())
     for color, (name, ds) in zip(_colors(len(results)), results.items()):
         layers = [str(v) for v in ds["layer"].values]
         x = np.arange(len(layers))
         mean = np.asarray(ds["accuracy_mean"].values, float)
         sem = np.asarray(ds["accuracy_sem"].values, float) if "accuracy_sem" in ds else 0 * mean
-        ax.errorbar(x, mean, yerr=sem, color=color, marker="o", capsize=3, label=name)
+        kind = str(ds.attrs.get("candidate_kind", "network"))
+        label = name
+        if "p_value_fwe" in ds and np.isfinite(ds["p_value_fwe"].values).any():
+            k = int(np.nanargmax(mean))
+            label = f"{name} (best {layers[k]}, p_corr={float(ds['p_value_fwe'].values[k]):.3g})"
+        if kind == "pixels" and len(layers) == 1:  # one 'layer': a reference line
+            ax.axhline(mean[0], color=color, ls="--", lw=1.2, label=label)
+            ax.axhspan(mean[0] - sem[0], mean[0] + sem[0], color=color, alpha=0.12, lw=0)
+        else:
+            ax.errorbar(x, mean, yerr=sem, color=color, marker="o", capsize=3, label=label,
+                        ls="--" if kind == "untrained" else "-")
         if "null_accuracy" in ds and ds["null_accuracy"].size and "permutation" in ds[
-                "null_accuracy"].dims and ds.sizes.get("permutation", 0) > 1:
+                "null_accuracy"].dims and ds.sizes.get("permutation", 0) > 1 and kind != "pixels":
             null = np.asarray(ds["null_accuracy"].transpose("layer", "permutation").values, float)
             lo, hi = np.nanpercentile(null, [2.5, 97.5], axis=1)
-            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0,
-                            label=f"{name} permutation null 95%")
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0, label=null_label)
+            null_label = None  # one legend entry for every network's band
         if "chance" in ds:
             chance_vals.append(float(np.nanmean(np.asarray(ds["chance"].values, float))))
-        ax.set_xticks(x, layers, rotation=30, fontsize=8)
+        if len(layers) == n_x and kind != "pixels":
+            ax.set_xticks(x, layers, rotation=30, fontsize=8)
     if chance_vals:
         ax.axhline(np.mean(chance_vals), color="k", ls=":", lw=1, label="chance")
     ax.set(ylabel="held-out accuracy", ylim=(0, 1.02), title=title)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 

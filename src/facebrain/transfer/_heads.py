@@ -173,8 +173,14 @@ def _fc(seed: int, **kw):
     return TorchLinearClassifier(seed=seed, **kw)
 
 
+def _ridge(seed: int, **kw):
+    from sklearn.linear_model import RidgeClassifier
+
+    return RidgeClassifier(**kw)  # closed form: no randomness; permutations share its solve
+
+
 #: head name -> builder(seed, **head_kw)
-HEADS = {"fc": _fc, "logistic": _logistic}
+HEADS = {"fc": _fc, "logistic": _logistic, "ridge": _ridge}
 
 
 def make_head(head, *, seed: int = 0, head_kw: dict | None = None):

@@ -188,7 +188,10 @@ def test_results_written_without_or_despite_the_report(tmp_path, fake_report, ca
         assert capsys.readouterr().out.splitlines() == [f"results: {out / 'results.nc'}"]
     assert not (out / "report.html").exists()
     groups = read_results(out / "results.nc")
-    assert sorted(groups) == ["brain/responses", "rsa/net", "rsa/reference"]
+    # the network, the reference features, the default baselines (pixels; net is untrained,
+    # so it has no twin) and the pooled selection / contrasts
+    assert sorted(groups) == ["brain/responses", "rsa/contrasts", "rsa/net", "rsa/pixels",
+                              "rsa/reference", "rsa/selection"]
     # the groups are the stage outputs themselves
     import xarray as xr
 

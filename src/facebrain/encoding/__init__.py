@@ -7,12 +7,24 @@ e.g. ``Client("tcp://scheduler-host:8786")`` for an existing cluster) and run ea
 local run with the same ``batch_size``.
 """
 
-from .._selection import network_contrasts, select_candidates
-from ._banded import banded_ridge_cv
-from ._evaluate import FittedEncoder, evaluate, fit
-from ._partition import variance_partition
-from ._ridge_encoder import AlphaGridWarning, RidgeEncoder
-from ._solvers import RIDGE_SOLVERS
+from typing import TYPE_CHECKING
 
-__all__ = ["RIDGE_SOLVERS", "AlphaGridWarning", "FittedEncoder", "RidgeEncoder", "banded_ridge_cv",
-           "evaluate", "fit", "network_contrasts", "select_candidates", "variance_partition"]
+from .._lazy import attach
+
+# public name -> defining module; imported on first access (import time stays small)
+__getattr__, __dir__, __all__ = attach(__name__, {
+    ".._selection": ["network_contrasts", "select_candidates"],
+    "._banded": ["banded_ridge_cv"],
+    "._evaluate": ["FittedEncoder", "evaluate", "fit"],
+    "._partition": ["variance_partition"],
+    "._ridge_encoder": ["AlphaGridWarning", "RidgeEncoder"],
+    "._solvers": ["RIDGE_SOLVERS"],
+})
+
+if TYPE_CHECKING:  # eager imports for static analysis
+    from .._selection import network_contrasts, select_candidates
+    from ._banded import banded_ridge_cv
+    from ._evaluate import FittedEncoder, evaluate, fit
+    from ._partition import variance_partition
+    from ._ridge_encoder import AlphaGridWarning, RidgeEncoder
+    from ._solvers import RIDGE_SOLVERS

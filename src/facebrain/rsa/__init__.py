@@ -17,10 +17,20 @@ paired interval for its lead and a selection-corrected p; ``network_contrasts`` 
 networks at each shared layer.
 """
 
-from .._selection import network_contrasts, select_candidates
-from ._compare import compare, noise_ceiling
-from ._kernels import COMPARISONS
-from ._rdm import label_rdm, rdm
+from typing import TYPE_CHECKING
 
-__all__ = ["COMPARISONS", "compare", "label_rdm", "network_contrasts", "noise_ceiling", "rdm",
-           "select_candidates"]
+from .._lazy import attach
+
+# public name -> defining module; imported on first access (import time stays small)
+__getattr__, __dir__, __all__ = attach(__name__, {
+    ".._selection": ["network_contrasts", "select_candidates"],
+    "._compare": ["compare", "noise_ceiling"],
+    "._kernels": ["COMPARISONS"],
+    "._rdm": ["label_rdm", "rdm"],
+})
+
+if TYPE_CHECKING:  # eager imports for static analysis
+    from .._selection import network_contrasts, select_candidates
+    from ._compare import compare, noise_ceiling
+    from ._kernels import COMPARISONS
+    from ._rdm import label_rdm, rdm

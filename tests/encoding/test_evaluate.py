@@ -139,3 +139,29 @@ def test_variance_partition_finds_unique_space(rng):
     np.testing.assert_allclose(total.values, res["r2_union"].sel(union="A+B+pix").values)
     with pytest.raises(ValueError, match="2 or 3"):
         variance_partition({"A": (acts, "A")}, brain)
+
+
+def test_evaluate_warns_once_about_grid_edges_over_all_layers():
+    """Pure-noise voxels pick the largest alpha: one warning naming both layers, not one per fit."""
+    import warnings as _w
+
+    import xarray as xr
+
+    from facebrain.encoding import AlphaGridWarning, evaluate
+
+    rng = np.random.default_rng(5)
+    n = 40
+    ids = [f"s{i:02d}" for i in range(n)]
+    acts = xr.Dataset({k: (("stimulus", f"{k}_unit"), rng.standard_normal((n, 6)))
+                       for k in ("a", "b")},
+                      coords={"stimulus": ids, "identity": ("stimulus",
+                                                            [f"p{i % 8}" for i in range(n)])})
+    brain = xr.DataArray(rng.standard_normal((n, 7)), dims=("stimulus", "voxel"),
+                         coords={"stimulus": ids, "voxel": [f"01|r|{i}" for i in range(7)],
+                                 "roi": ("voxel", ["r"] * 7), "subject": ("voxel", ["01"] * 7)})
+    with _w.catch_warnings(record=True) as rec:
+        _w.simplefilter("always")
+        evaluate(acts, brain, n_folds=4, inner_cv=3, alphas=[1e-2, 1.0, 1e2])
+    edge = [w for w in rec if issubclass(w.category, AlphaGridWarning)]
+    assert len(edge) == 1
+    assert "a (" in str(edge[0].message) and "b (" in str(edge[0].message)

@@ -13,6 +13,7 @@ from .._errors import DataFormatError, LeakageError
 from .._utils import shared_stimulus_ids
 from ._ridge_encoder import (
     DEFAULT_ALPHAS,
+    EDGE_FRACTION,
     AlphaGridWarning,
     RidgeEncoder,
     check_alphas,
@@ -157,7 +158,7 @@ def inner_folds(inner_cv, X, Y, groups):
 
 
 def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=True,
-               solver="auto", scoring="neg_mse"):
+               solver="auto", scoring="neg_mse", warn_edges=True):
     """Held-out predictions of per-voxel ridge, alphas chosen by inner CV on each training set.
 
     Parameters
@@ -184,9 +185,10 @@ def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=Tr
             enc.fit(X[tr], Y[tr])
         pred[te] = enc.predict(X[te])
         fold_alphas[k] = enc.best_alphas_
-    grid = check_alphas(alphas)
-    idx = np.abs(np.log(fold_alphas.ravel()[:, None]) - np.log(grid)[None, :]).argmin(1)
-    check_grid_edges(idx, grid, stacklevel=3)
+    if warn_edges:
+        grid = check_alphas(alphas)
+        idx = np.abs(np.log(fold_alphas.ravel()[:, None]) - np.log(grid)[None, :]).argmin(1)
+        check_grid_edges(idx, grid, stacklevel=3)
     return pred, fold_alphas
 
 
@@ -211,7 +213,8 @@ def _block_task(X, Y, folds, alphas, groups, inner_cv, fit_intercept, solver, sc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return cv_predict(X, Y, folds, alphas, groups=groups, inner_cv=inner_cv,
-                          fit_intercept=fit_intercept, solver=solver, scoring=scoring)
+                          fit_intercept=fit_intercept, solver=solver, scoring=scoring,
+                          warn_edges=False)  # evaluate warns once, over all layers
 
 
 def _run_blocks(Xs: dict, Y, folds, alphas, groups, inner_cv, fit_intercept, solver, scoring,
@@ -235,6 +238,26 @@ def _run_blocks(Xs: dict, Y, folds, alphas, groups, inner_cv, fit_intercept, sol
         res[name] = (np.concatenate([p[0] for p in parts], axis=1),
                      np.concatenate([p[1] for p in parts], axis=1))
     return res
+
+
+def _warn_grid_edges(names, fold_alphas, alphas) -> None:
+    """One :class:`AlphaGridWarning` for all layers whose fold alphas sit on a grid edge for
+    more than 5% of (fold, voxel) fits."""
+    alphas = check_alphas(alphas)
+    lo_a, hi_a = alphas.min(), alphas.max()
+    bad = []
+    for name, fa in zip(names, fold_alphas):
+        lo, hi = float(np.mean(np.isclose(fa, lo_a))), float(np.mean(np.isclose(fa, hi_a)))
+        if max(lo, hi) > EDGE_FRACTION:
+            bad.append(f"{name} (smallest {100 * lo:.0f}%, largest {100 * hi:.0f}%)")
+    if bad:
+        warnings.warn(
+            f"Cross-validation chose an edge of the alpha grid [{lo_a:g}, {hi_a:g}] for more "
+            f"than {100 * EDGE_FRACTION:.0f}% of voxel fits in {len(bad)} of {len(names)} "
+            f"layer(s): {', '.join(bad)}. Voxels without predictable signal pick the largest "
+            "alpha; many picking the smallest means the best penalty may lie below the grid. "
+            f"Consider alphas=np.logspace({np.log10(lo_a) - 2:.0f}, {np.log10(hi_a) + 2:.0f}, "
+            f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=3)
 
 
 def _voxel_coords(brain: xr.DataArray) -> dict:
@@ -357,6 +380,7 @@ def evaluate(
         med = np.median(np.log(fa), axis=0)
         best.append(alphas[np.argmin(np.abs(np.log(alphas)[:, None] - med[None]), axis=0)])
         fold_a.append(fa)
+    _warn_grid_edges(names, fold_a, alphas)
     r2s = np.array(r2s)
     if "noise_ceiling" in brain.coords:
         nc = np.asarray(brain["noise_ceiling"].values, dtype=float)

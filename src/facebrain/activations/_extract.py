@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,6 +20,9 @@ __all__ = ["NonFiniteActivationError", "extract"]
 
 #: target size of one zarr chunk, in float32 elements (16 MiB)
 _CHUNK_ELEMENTS = 1 << 22
+
+#: model -> {(layers, input shape, dtype, device, state key): layer shapes}
+_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 class NonFiniteActivationError(FacebrainError, ValueError):
     """A layer produced NaN or infinite values."""
@@ -285,12 +289,22 @@ def _probe(model, stimuli, device):
 
 
 def _layer_shapes(model, stimuli, layers, device) -> dict[str, tuple[int, ...]]:
+    """Output shape of each layer for the first stimulus; cached per model, layers,
+    input shape and device while the model's tensors are the same, unmodified ones
+    (a batch-1 forward of a large network takes ~0.5 s)."""
     import torch
 
+    from ._fast import state_key
+
     x = _probe(model, stimuli, device)
-    with torch.inference_mode():
-        outs = model.forward_layers(x, layers, stop_early=True)
-    return {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
+    key = (tuple(layers), tuple(x.shape), str(x.dtype), str(device), state_key(model))
+    cache = _SHAPES.setdefault(model, {})
+    if key not in cache:
+        with torch.inference_mode():
+            outs = model.forward_layers(x, layers, stop_early=True)
+        cache.clear()  # one entry per model: the last run
+        cache[key] = {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
+    return dict(cache[key])
 
 
 def _unit_chunk(n_units: int, batch_size: int) -> int:

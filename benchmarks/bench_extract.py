@@ -126,14 +126,20 @@ def peer(fx, stimuli, preprocess, layers, batch_size):
     return {k: np.concatenate(v) for k, v in feats.items()}
 
 
+#: process CPU seconds of each run, {name: [seconds]} (contention-robust-ish)
+CPU: dict[str, list[float]] = {}
+
+
 def interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
     """Run each function once per round, rounds ``repeats`` times: {name: [seconds]}."""
     times, outs = {k: [] for k in fns}, {}
+    CPU.clear()
     for _ in range(repeats):
         for k, fn in fns.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             outs[k] = fn()
             times[k].append(time.perf_counter() - t)
+            CPU.setdefault(k, []).append(time.process_time() - c)
     return times, outs
 
 
@@ -187,6 +193,9 @@ def main() -> int:
             "extract": lambda ly=layers: extract(model, stimuli, ly,
                                                  batch_size=args.batch_size, progress=False),
             "hooks": lambda ly=layers: naive(model, stimuli, ly, args.batch_size),
+            # the same without oneDNN convolutions (fused, channels-last): what they add
+            "extract_no_onednn": lambda ly=layers: extract(
+                model, stimuli, ly, batch_size=args.batch_size, progress=False, mkldnn=False),
         }
         times, outs = interleaved(fns, args.repeats)
         worst = {}
@@ -194,6 +203,7 @@ def main() -> int:
             try:
                 worst[k] = check_close(outs["extract"][k].values, outs["peer"][k], k)
                 check_close(outs["hooks"][k], outs["peer"][k], k)
+                check_close(outs["extract_no_onednn"][k].values, outs["peer"][k], k)
             except AssertionError as e:
                 print(f"({tag}) DISAGREEMENT: {e}")
                 ok = False
@@ -202,6 +212,12 @@ def main() -> int:
         best = {k: min(v) for k, v in times.items()}
         last = layers[-1] if tag == "b" else "avgpool"
         g = flops[last] * args.n / best["extract"] / 1e9
+        rounds = np.array(times["extract_no_onednn"]) / np.array(times["extract"])
+        print(f"({tag}) oneDNN convolutions vs fused channels-last (extract mkldnn=False): "
+              f"best-of-{args.repeats} {best['extract_no_onednn'] / best['extract']:.2f}x, "
+              f"per-round {rounds.min():.2f}-{rounds.max():.2f}x")
+        print(f"({tag}) best process CPU seconds: "
+              + ", ".join(f"{k} {min(v):.1f}" for k, v in CPU.items()))
         for base in ("peer", "hooks"):
             rounds = np.array(times[base]) / np.array(times["extract"])
             name = "create_feature_extractor" if base == "peer" else "hooks + full forward"

@@ -290,14 +290,14 @@ def _probe(model, stimuli, device):
 
 def _layer_shapes(model, stimuli, layers, device) -> dict[str, tuple[int, ...]]:
     """Output shape of each layer for the first stimulus; cached per model, layers,
-    input shape and device while the model's tensors are the same, unmodified ones
-    (a batch-1 forward of a large network takes ~0.5 s)."""
+    input shape and device while the model's structure (its repr, tensor names,
+    shapes and dtypes) is unchanged (a batch-1 forward of a large network takes ~0.5 s)."""
     import torch
 
-    from ._fast import state_key
-
     x = _probe(model, stimuli, device)
-    key = (tuple(layers), tuple(x.shape), str(x.dtype), str(device), state_key(model))
+    structure = (repr(model), tuple((k, tuple(t.shape), str(t.dtype))
+                                    for k, t in model.state_dict().items()))
+    key = (tuple(layers), tuple(x.shape), str(x.dtype), str(device), structure)
     cache = _SHAPES.setdefault(model, {})
     if key not in cache:
         with torch.inference_mode():

@@ -13,7 +13,7 @@ import weakref
 import torch
 from torch import nn
 
-__all__ = ["MkldnnConv2d", "Stages", "forward", "inference_stages", "state_key"]
+__all__ = ["MkldnnConv2d", "Stages", "forward", "inference_stages"]
 
 #: model -> {(stage name, fuse_bn): {"key", "fused", "mkldnn"}}; entries die with the model
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -131,11 +131,6 @@ def _key(stage: nn.Module) -> tuple:
         return tuple((t.data_ptr(), t._version, t.device.type,
                       float(t.double().sum()) if t.is_floating_point() else int(t.sum()))
                      for t in stage.state_dict().values())
-
-
-def state_key(model: nn.Module) -> tuple:
-    """Identity of a model's modules and tensors (storage, version, sum), per stage."""
-    return tuple((name, type(stage).__name__, _key(stage)) for name, stage in model.stages.items())
 
 
 def _fuse(stage: nn.Module, fuse_bn: bool) -> nn.Module:

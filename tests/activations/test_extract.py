@@ -166,7 +166,7 @@ def test_store_resume_equals_uninterrupted(stim, tmp_path):
     crashing.fail_on_call = None
     crashing.calls = 0
     resumed = extract(crashing, stim, ["conv1", "pool"], batch_size=5, progress=False, store=path)
-    assert crashing.calls == 1 + 3  # the probe plus the 3 batches left of 5
+    assert crashing.calls == 3  # the 3 batches left of 5 (the probe's shapes are cached)
     xr.testing.assert_identical(resumed.compute(), ref)
 
 
@@ -298,8 +298,15 @@ def test_pca_store_resume(stim, tmp_path):
     out = extract(crashing, stim, ["conv2"], batch_size=4, progress=False, reduce="pca:3",
                   store=path)
     xr.testing.assert_identical(out.compute(), ref)
-    crashing.calls = 0  # a finished store is reopened without any forward pass but the probe
+    crashing.calls = 0  # a finished store is reopened without any forward pass (the probe's
+    # layer shapes are cached per model while its structure is unchanged)
     extract(crashing, stim, ["conv2"], batch_size=4, progress=False, reduce="pca:3", store=path)
+    assert crashing.calls == 0
+    crashing.stages["conv2"][0] = torch.nn.Conv2d(4, 5, 3, padding=2)  # new shape: probe again
+    crashing.calls = 0
+    with pytest.raises(StoreMismatchError):
+        extract(crashing, stim, ["conv2"], batch_size=4, progress=False, reduce="pca:3",
+                store=path)
     assert crashing.calls == 1
 
 

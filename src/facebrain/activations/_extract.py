@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -23,9 +22,8 @@ __all__ = ["NonFiniteActivationError", "extract"]
 #: target size of one zarr chunk, in float32 elements (16 MiB)
 _CHUNK_ELEMENTS = 1 << 22
 
-#: model -> {stage name: (tensor key, conv-bn-fused copy)}; entries die with the model
-_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
+#: model -> {(layers, input shape, dtype, device, state key): layer shapes}
+_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 class NonFiniteActivationError(FacebrainError, ValueError):
     """A layer produced NaN or infinite values."""
@@ -48,6 +46,7 @@ def extract(
     channels_last: bool | None = None,
     fuse_bn: bool = True,
     pca_fit_on: str | Sequence[str] | None = None,
+    mkldnn: bool | None = None,
 ):
     """Compute layer activations of ``model`` for every image of ``stimuli``.
 
@@ -110,6 +109,14 @@ def extract(
         analyses (``transfer.probe``, ``encoding.evaluate``) refuse PCA-reduced
         layers on stimuli inside the fit (their test folds would have shaped the
         projection), so analyse the stimuli outside it.
+    mkldnn : bool, optional
+        Run the 2-D convolutions of the stages on oneDNN (MKL-DNN) tensors with
+        weights reordered once into oneDNN's blocked layout; None picks it on CPU
+        when oneDNN is available and no ``client`` is given. Applies to
+        plain-chain FaceNets with float32 weights; each stage is checked once
+        against its plain forward on the first stimulus (1e-4 of the output's
+        largest value) and runs as it is when it fails or uses an operator
+        oneDNN tensors lack. Values change by ~1e-6 relative.
 
     Returns
     -------
@@ -168,11 +175,20 @@ def extract(
     }
     run = {"layers": layers, "device": str(device), "num_workers": num_workers,
            "channels_last": channels_last}
-    stages = _inference_stages(model, layers, fuse_bn)
+    if mkldnn is None:
+        mkldnn = (device.type == "cpu" and client is None
+                  and torch.backends.mkldnn.is_available())
+    from ._fast import inference_stages
+
+    mkldnn = bool(mkldnn) and client is None and device.type == "cpu"
+    stages = inference_stages(model, layers, fuse_bn, mkldnn=mkldnn,
+                              probe=_probe(model, stimuli, device) if mkldnn else None)
     convert_model = channels_last and stages is None
     old_format = _memory_format(model)
     if stages is not None and channels_last:
-        stages.to(memory_format=torch.channels_last)
+        for name, stage in stages.items():
+            if name not in stages.on_mkldnn:
+                stage.to(memory_format=torch.channels_last)
     run["stages"] = stages
     try:
         if convert_model:
@@ -335,75 +351,28 @@ def state_sha256(model) -> str:
     return h.hexdigest()
 
 
-def _inference_stages(model, layers, fuse_bn):
-    """Private conv-bn-fused copies of the stages up to the last layer, or None.
-
-    None when fusion does not apply: ``fuse_bn`` is False, the model overrides
-    ``forward_layers`` (not a plain chain of stages) or has no BatchNorm.
-    """
-    import torch
-
-    from ..models import FaceNet
-
-    if not fuse_bn or type(model).forward_layers is not FaceNet.forward_layers:
-        return None
-    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return None
-    from torch.fx.experimental.optimization import fuse
-
-    cache = _FUSED.setdefault(model, {})
-    out = torch.nn.ModuleDict()
-    for name, stage in model.stages.items():
-        # a fused copy is reused while the stage's tensors are the same, unmodified ones:
-        # same storage, same version counter (bumped by in-place ops such as optimiser
-        # steps) and same sum (catches edits through ``.data``, which skip the counter)
-        with torch.no_grad():
-            key = tuple((t.data_ptr(), t._version, t.device.type,
-                         float(t.double().sum()) if t.is_floating_point() else int(t.sum()))
-                        for t in stage.state_dict().values())
-        if name in cache and cache[name][0] == key:
-            out[name] = cache[name][1]
-        else:
-            has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                         for m in stage.modules())
-            try:
-                if has_bn:
-                    fused = fuse(stage)
-                elif any(p.ndim == 4 for p in stage.parameters()):
-                    fused = copy.deepcopy(stage)  # converted to channels-last: keep a copy
-                else:
-                    fused = stage
-            except (torch.fx.proxy.TraceError, TypeError, RuntimeError, NotImplementedError,
-                    AttributeError, ValueError):  # not traceable by torch.fx: run it as it is
-                fused = stage
-            cache[name] = (key, fused)
-            out[name] = fused
-        if name == layers[-1]:
-            break
-    return out
-
-
-def _forward(model, stages, x, layers):
-    """``model.forward_layers(x, layers, stop_early=True)``, or the same on fused stages."""
-    if stages is None:
-        return model.forward_layers(x, layers, stop_early=True)
-    wanted, out = set(layers), {}
-    for name, stage in stages.items():
-        x = stage(x)
-        if name in wanted:
-            out[name] = x
-            if len(out) == len(wanted):
-                break
-    return out
+def _probe(model, stimuli, device):
+    """The first stimulus, preprocessed, as a batch of one on ``device``."""
+    return model.preprocess(stimuli.load(0))[None].to(device)
 
 
 def _layer_shapes(model, stimuli, layers, device) -> dict[str, tuple[int, ...]]:
+    """Output shape of each layer for the first stimulus; cached per model, layers,
+    input shape and device while the model's structure (its repr, tensor names,
+    shapes and dtypes) is unchanged (a batch-1 forward of a large network takes ~0.5 s)."""
     import torch
 
-    x = model.preprocess(stimuli.load(0))[None].to(device)
-    with torch.inference_mode():
-        outs = model.forward_layers(x, layers, stop_early=True)
-    return {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
+    x = _probe(model, stimuli, device)
+    structure = (repr(model), tuple((k, tuple(t.shape), str(t.dtype))
+                                    for k, t in model.state_dict().items()))
+    key = (tuple(layers), tuple(x.shape), str(x.dtype), str(device), structure)
+    cache = _SHAPES.setdefault(model, {})
+    if key not in cache:
+        with torch.inference_mode():
+            outs = model.forward_layers(x, layers, stop_early=True)
+        cache.clear()  # one entry per model: the last run
+        cache[key] = {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
+    return dict(cache[key])
 
 
 def _unit_chunk(n_units: int, batch_size: int) -> int:
@@ -430,8 +399,12 @@ def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, d
     import torch
     from torch.utils.data import DataLoader
 
+    from ._fast import forward
+
     if not batches:
         return
+    if stages is not None and next(iter(stages), None) in stages.on_mkldnn:
+        channels_last = False  # the input goes straight to oneDNN's layout
     loader = DataLoader(
         stimuli.to_torch(model.preprocess),
         batch_sampler=[list(range(s, e)) for _, s, e in batches],
@@ -448,7 +421,7 @@ def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, d
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                outs = _forward(model, stages, x, layers)
+                outs = forward(model, stages, x, layers)
                 arrays = {}
                 for ly in layers:
                     y = outs[ly]

@@ -1,0 +1,219 @@
+"""Inference copies of a FaceNet's stages: conv-bn fusion and oneDNN convolutions.
+
+Imported lazily by ``extract`` (it imports torch). The copies are private: the
+model itself is never changed. They are cached per model and rebuilt when the
+stage's tensors change.
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+
+import torch
+from torch import nn
+
+__all__ = ["MkldnnConv2d", "Stages", "forward", "inference_stages"]
+
+#: model -> {(stage name, fuse_bn): {"key", "fused", "mkldnn"}}; entries die with the model
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+#: a stage whose oneDNN copy has not been built yet
+_UNTRIED = object()
+
+#: a oneDNN stage must equal its plain forward to this fraction of the largest output value
+_CHECK_TOL = 1e-4
+
+_NOT_TRACEABLE = (torch.fx.proxy.TraceError, TypeError, RuntimeError, NotImplementedError,
+                  AttributeError, ValueError)
+
+
+class MkldnnConv2d(nn.Module):
+    """An ``nn.Conv2d`` whose weight is reordered once into oneDNN's blocked layout.
+
+    Takes and returns oneDNN (``x.is_mkldnn``) tensors; computes
+    ``torch.mkldnn_convolution`` with the convolution's stride, padding,
+    dilation and groups. Inference only (no autograd through the copy).
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv2d
+        A float32 convolution with ``padding_mode="zeros"`` and numeric padding.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.stride, self.padding = list(conv.stride), list(conv.padding)
+        self.dilation, self.groups = list(conv.dilation), int(conv.groups)
+        with torch.no_grad():
+            w = conv.weight.detach().to(torch.float32).to_mkldnn()
+            # plain attributes, not buffers: Module.to() must not touch oneDNN tensors
+            self.weight_mkldnn = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                w, self.padding, self.stride, self.dilation, self.groups)
+            b = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
+            self.bias_mkldnn = b.to(torch.float32).contiguous().to_mkldnn()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.mkldnn_convolution(x, self.weight_mkldnn, self.bias_mkldnn, self.padding,
+                                        self.stride, self.dilation, self.groups)
+
+
+class Stages(nn.ModuleDict):
+    """The stages to run, in order; ``on_mkldnn`` names those taking oneDNN tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_mkldnn: set[str] = set()
+
+
+def _convertible(m: nn.Module) -> bool:
+    # exact type only: a subclass may override forward (weight standardisation, ...)
+    return (type(m) is nn.Conv2d and m.padding_mode == "zeros"
+            and not isinstance(m.padding, str) and m.weight.dtype == torch.float32)
+
+
+def _to_mkldnn(stage: nn.Module) -> nn.Module | None:
+    """A copy of ``stage`` whose plain 2-D convolutions run on oneDNN; None without any."""
+    if _convertible(stage):
+        return MkldnnConv2d(stage)
+    if not any(_convertible(m) for m in stage.modules()):
+        return None
+    new = copy.deepcopy(stage)
+
+    def swap(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if _convertible(child):
+                setattr(parent, name, MkldnnConv2d(child))
+            else:
+                swap(child)
+
+    swap(new)
+    return new
+
+
+def _checked_mkldnn(stage: nn.Module, x: torch.Tensor, ref: torch.Tensor,
+                    follows_mkldnn: bool) -> nn.Module | None:
+    """The oneDNN copy of ``stage`` if it runs on ``x`` and equals ``ref``; else None.
+
+    A stage without convolutions runs as it is on oneDNN tensors when it follows
+    a oneDNN stage (pooling, ReLU: no conversion back and forth).
+    """
+    if not (isinstance(x, torch.Tensor) and isinstance(ref, torch.Tensor)
+            and ref.is_floating_point() and x.dtype == torch.float32 and x.ndim >= 3):
+        return None
+    try:
+        mk = _to_mkldnn(stage)
+        if mk is None and follows_mkldnn:
+            mk = stage
+        if mk is None:
+            return None
+        with torch.inference_mode():
+            y = mk(x.contiguous().to_mkldnn())
+        if not isinstance(y, torch.Tensor):
+            return None
+        y = y.to_dense() if y.is_mkldnn else y
+    except (RuntimeError, NotImplementedError, TypeError, ValueError, AttributeError):
+        return None  # an operator oneDNN tensors lack: the stage runs as it is
+    if y.shape != ref.shape or y.dtype != ref.dtype:
+        return None
+    scale = float(ref.abs().max())
+    err = float((y - ref).abs().max())
+    if not err <= _CHECK_TOL * max(scale, 1e-30):  # also refuses NaN
+        return None
+    return mk
+
+
+def _key(stage: nn.Module) -> tuple:
+    # a copy is reused while the stage's tensors are the same, unmodified ones: same
+    # storage, same version counter (bumped by in-place ops such as optimiser steps)
+    # and same sum (catches edits through ``.data``, which skip the counter)
+    with torch.no_grad():
+        return tuple((t.data_ptr(), t._version, t.device.type,
+                      float(t.double().sum()) if t.is_floating_point() else int(t.sum()))
+                     for t in stage.state_dict().values())
+
+
+def _fuse(stage: nn.Module, fuse_bn: bool) -> nn.Module:
+    from torch.fx.experimental.optimization import fuse
+
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in stage.modules())
+    try:
+        if fuse_bn and has_bn:
+            return fuse(stage)
+        if any(p.ndim == 4 for p in stage.parameters()):
+            return copy.deepcopy(stage)  # may be converted to channels-last: keep a copy
+        return stage
+    except _NOT_TRACEABLE:  # not traceable by torch.fx: run it as it is
+        return stage
+
+
+def inference_stages(model, layers, fuse_bn: bool, *, mkldnn: bool = False,
+                     probe: torch.Tensor | None = None) -> Stages | None:
+    """Private fast copies of the stages up to the last of ``layers``, or None.
+
+    None when nothing applies: the model overrides ``forward_layers`` (not a
+    plain chain of stages), or neither BatchNorm fusion (``fuse_bn`` and a
+    BatchNorm present) nor ``mkldnn`` is asked for. ``probe`` (a batch of one
+    input) checks each stage's oneDNN copy against the stage's plain forward.
+    """
+    from ..models import FaceNet
+
+    if type(model).forward_layers is not FaceNet.forward_layers:
+        return None
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    fuse_bn = bool(fuse_bn and has_bn)
+    if not fuse_bn and not mkldnn:
+        return None
+    mkldnn = mkldnn and probe is not None and torch.backends.mkldnn.is_available()
+    cache = _CACHE.setdefault(model, {})
+    names = list(model.stages)
+    names = names[:names.index(layers[-1]) + 1]
+    entries = {}
+    for name in names:
+        stage = model.stages[name]
+        key = _key(stage)
+        entry = cache.get((name, fuse_bn))
+        if entry is None or entry["key"] != key:
+            entry = {"key": key, "fused": _fuse(stage, fuse_bn), "mkldnn": _UNTRIED}
+            cache[(name, fuse_bn)] = entry
+        entries[name] = entry
+    if mkldnn and any(e["mkldnn"] is _UNTRIED for e in entries.values()):
+        # check the oneDNN copies on the probe, stage by stage, against the plain stages
+        x, prev = probe, False
+        for name in names:
+            with torch.inference_mode():
+                y = model.stages[name](x)
+            if entries[name]["mkldnn"] is _UNTRIED:
+                entries[name]["mkldnn"] = _checked_mkldnn(entries[name]["fused"], x, y, prev)
+            x, prev = y, entries[name]["mkldnn"] is not None
+    out = Stages()
+    for name in names:
+        entry = entries[name]
+        if mkldnn and entry["mkldnn"] is not None:
+            out[name] = entry["mkldnn"]
+            out.on_mkldnn.add(name)
+        else:
+            out[name] = entry["fused"]
+    return out
+
+
+def forward(model, stages: Stages | None, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """``model.forward_layers(x, layers, stop_early=True)``, or the same on ``stages``.
+
+    Outputs are ordinary (strided) tensors whichever stages ran on oneDNN.
+    """
+    if stages is None:
+        return model.forward_layers(x, layers, stop_early=True)
+    wanted, out = set(layers), {}
+    for name, stage in stages.items():
+        if name in stages.on_mkldnn:
+            if not x.is_mkldnn:
+                x = x.contiguous().to_mkldnn()
+        elif x.is_mkldnn:
+            x = x.to_dense()
+        x = stage(x)
+        if name in wanted:
+            out[name] = x.to_dense() if x.is_mkldnn else x
+            if len(out) == len(wanted):
+                break
+    return out

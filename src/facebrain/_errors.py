@@ -71,3 +71,14 @@ class LeakageError(FacebrainError, ValueError):
 
 class BootstrapError(FacebrainError, ValueError):
     """Too many bootstrap samples are unusable (NaN) for an interval to mean anything."""
+
+
+def enospc_in_chain(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it was raised from is ``OSError(ENOSPC)`` (disk full)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False

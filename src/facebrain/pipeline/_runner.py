@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._errors import DiskFullError, FacebrainError
+from .._errors import DiskFullError, FacebrainError, enospc_in_chain
 from .._utils import atomic_path, file_sha256, stable_hash
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
 from ._config import Config, load_config
@@ -476,7 +476,7 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
             except FacebrainError:
                 raise
             except Exception as err:  # name the stage; the cause stays attached
-                if _enospc_in_chain(err):  # e.g. torch's zip writer wrapping the OSError
+                if enospc_in_chain(err):  # e.g. torch's zip writer wrapping the OSError
                     raise DiskFullError(
                         f"stage {stage.name!r}: no space left on device while writing in "
                         f"{partial} ({type(err).__name__}: {err}). Free some space and run "
@@ -519,15 +519,6 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
                      statuses=statuses, summaries=summaries, written=written)
 
 
-def _enospc_in_chain(err: BaseException | None) -> bool:
-    """Whether ``err`` or an exception it was raised from is ``OSError(ENOSPC)``."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            return True
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bool) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._errors import DataFormatError, DiskFullError
+from .._errors import DataFormatError, DiskFullError, enospc_in_chain
 from .._utils import atomic_path
 
 __all__ = [
@@ -102,7 +102,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
                 f"{path.name} (if any) is intact. Free some space and resume.", path) from err
         raise
     except RuntimeError as err:  # torch's zip writer replaces the OSError ("unexpected pos")
-        if _enospc_in_chain(err) or _disk_full(path.parent):
+        if enospc_in_chain(err) or _disk_full(path.parent):
             raise DiskFullError(
                 f"no space left on device while writing the checkpoint {path} ({err}); the "
                 f"previous {path.name} (if any) is intact. Free some space and resume.",
@@ -111,14 +111,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
-def _enospc_in_chain(err: BaseException | None) -> bool:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            return True
-        err = err.__cause__ or err.__context__
-    return False
 
 
 def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:

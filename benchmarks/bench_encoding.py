@@ -110,8 +110,8 @@ def main():
     fit(alphas, cv, *realistic(np.random.default_rng(99), 30, 40, 3), "float32")  # load kernel
     X, Y = realistic(rng, args.n, args.p, args.v)
     print(f"profile: {args.n} stimuli x {args.p} features x {args.v} voxels, 19 alphas, 5 folds,"
-          f" seed {args.seed}; {args.threads} BLAS thread(s); 2-core machine shared with other "
-          f"jobs, timings contended | fresh process: import facebrain.encoding {cold[0]:.2f} s; "
+          f" seed {args.seed}; {args.threads} BLAS thread(s); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores | fresh process: import facebrain.encoding {cold[0]:.2f} s; "
           f"first tiny fit {cold[1]:.2f} s cold (numba compiles), {warm[1]:.2f} s warm (on-disk "
           "cache)")
     ours32, t_32 = fit(alphas, cv, X, Y, "float32")

@@ -102,7 +102,7 @@ def main():
     mr, br = rdm(acts), rdm(brain)
     print(f"profile: {n} stimuli, {mr.n_rdm} layers x {len(rois)} ROIs x {len(subjects)} "
           f"subjects, {args.n_boot} stimulus bootstraps, seed {args.seed}; {args.threads} BLAS "
-          "thread(s); 2-core machine shared with other jobs, timings contended | fresh process:"
+          f"thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores | fresh process:"
           f" import facebrain.rsa {cold[0]:.2f} s; first tiny bootstrap (spearman + tau-a) "
           f"{cold[1]:.2f} s cold (numba compiles), {warm[1]:.2f} s warm (on-disk cache)")
     for method in args.methods.split(","):  # load (or compile) the kernels before timing

@@ -281,34 +281,56 @@ def selection_summary(pooled) -> dict:
     return out
 
 
+def _stage_candidates(ctx: StageContext, section, responses) -> tuple[dict, list[str]]:
+    """``({name: Activations aligned to responses}, baseline names)`` for an rsa/encoding
+    section: the section's networks (and reference features), then its baselines."""
+    cfg = ctx.config
+    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
+             for name in _candidates(cfg, section.models)}
+    baselines = _baseline_acts(ctx, section.baselines, responses, section.pixel_size,
+                               _model_names(cfg, section.models))
+    cands.update(baselines)
+    return cands, list(baselines)
+
+
+def _scorable_layers(ctx: StageContext, stage: str, name: str, acts, wanted, *, keep_all: bool,
+                     constant_ok: bool, consequence: str) -> tuple[list[str], dict[str, str]]:
+    """``(layers, bad)``: the selected layers of candidate ``name`` and the degenerate ones
+    among them (warned about and logged; scored NaN by the caller). ``layers`` is empty (and
+    the skip logged) when nothing is selected or every selected layer is degenerate."""
+    layers = _selected_layers(acts, wanted, name, keep_all=keep_all)
+    if not layers:
+        ctx.log(f"[{stage}] {name}: none of {stage}.layers {wanted} was extracted; skipped")
+        return [], {}
+    bad = {k: v for k, v in degenerate_layers(acts[layers]).items()
+           if not (constant_ok and v == "constant")}
+    for lyr, why in bad.items():
+        msg = (f"{stage}: {name} layer {lyr!r} is {why}{consequence} (the other layers are "
+               "scored)")
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        ctx.log(f"[{stage}] warning: {msg}")
+    if len(bad) == len(layers):
+        what = "non-finite" if constant_ok else "constant or non-finite"
+        ctx.log(f"[{stage}] {name}: every layer is {what}; skipped")
+        return [], {}
+    return layers, bad
+
+
 def stage_rsa(ctx: StageContext) -> dict:
     cfg = ctx.config
     r = cfg.rsa
     compare = api("rsa", "compare")
     responses = load_responses(ctx.input("brain"))
-    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
-             for name in _candidates(cfg, r.models)}
-    baselines = _baseline_acts(ctx, r.baselines, responses, r.pixel_size,
-                               _model_names(cfg, r.models))
-    for name, acts in baselines.items():  # kept for the report's RDM figure
-        save_netcdf(acts, ctx.dir / f"baseline__{name}.nc")
-    cands.update(baselines)
+    cands, baselines = _stage_candidates(ctx, r, responses)
+    for name in baselines:  # kept for the report's RDM figure
+        save_netcdf(cands[name], ctx.dir / f"baseline__{name}.nc")
     summary: dict[str, Any] = {}
     results = {}
     for name, acts in cands.items():
-        layers = _selected_layers(acts, r.layers, name, keep_all=name in baselines)
+        layers, bad = _scorable_layers(
+            ctx, "rsa", name, acts, r.layers, keep_all=name in baselines, constant_ok=False,
+            consequence=" across the brain's stimuli; its RDM is undefined, so it is scored NaN")
         if not layers:
-            ctx.log(f"[rsa] {name}: none of rsa.layers {r.layers} was extracted; skipped")
-            continue
-        acts = acts[layers]
-        bad = degenerate_layers(acts)
-        for lyr, why in bad.items():
-            msg = (f"rsa: {name} layer {lyr!r} is {why} across the brain's stimuli; its RDM is "
-                   "undefined, so it is scored NaN (the other layers are scored)")
-            warnings.warn(msg, RuntimeWarning, stacklevel=2)
-            ctx.log(f"[rsa] warning: {msg}")
-        if len(bad) == len(layers):
-            ctx.log(f"[rsa] {name}: every layer is constant or non-finite; skipped")
             continue
         acts = acts[[lyr for lyr in layers if lyr not in bad]]
         if r.standardize:
@@ -387,28 +409,15 @@ def stage_encoding(ctx: StageContext) -> dict:
     e = cfg.encoding
     evaluate = api("encoding", "evaluate")
     responses = load_responses(ctx.input("brain"))
-    cands = {name: _aligned(load_activations(ctx.input("extract"), name), responses)
-             for name in _candidates(cfg, e.models)}
-    baselines = _baseline_acts(ctx, e.baselines, responses, e.pixel_size,
-                               _model_names(cfg, e.models))
-    cands.update(baselines)
+    cands, baselines = _stage_candidates(ctx, e, responses)
     summary: dict[str, Any] = {}
     results = {}
     for name, acts in cands.items():
-        layers = _selected_layers(acts, e.layers, name, keep_all=name in baselines)
-        if not layers:
-            ctx.log(f"[encoding] {name}: none of encoding.layers {e.layers} was extracted; "
-                    "skipped")
-            continue
         # a constant layer is a valid regressor (it explains nothing); NaN/inf is not
-        bad = {k: v for k, v in degenerate_layers(acts[layers]).items() if v != "constant"}
-        for lyr, why in bad.items():
-            msg = (f"encoding: {name} layer {lyr!r} is {why}; it is scored NaN (the other "
-                   "layers are scored)")
-            warnings.warn(msg, RuntimeWarning, stacklevel=2)
-            ctx.log(f"[encoding] warning: {msg}")
-        if len(bad) == len(layers):
-            ctx.log(f"[encoding] {name}: every layer is non-finite; skipped")
+        layers, bad = _scorable_layers(ctx, "encoding", name, acts, e.layers,
+                                       keep_all=name in baselines, constant_ok=True,
+                                       consequence="; it is scored NaN")
+        if not layers:
             continue
         kw: dict[str, Any] = {"layers": [lyr for lyr in layers if lyr not in bad], "cv": e.cv,
                               "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}

@@ -24,7 +24,6 @@ import argparse
 import pickle
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 from _perturb import perturb  # benchmarks/ is on sys.path when run as a script
+from _timing import best_of
 from vggface2_fakes import dag_forward, randomise_bn, write_release_files
 
 from facebrain.models import create, load_weights
 from facebrain.models._resnet import torchvision_to_stages
 from facebrain.models._vggface2 import dag_to_torchvision
-
-
-def best_of(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
         ids = np.asarray(acts["stimulus"].values).astype(str)[inside]
         raise LeakageError(
             f"{analysis}: {int(inside.sum())} of the {inside.size} analysed stimuli (e.g. "
-            f"{list(ids[:3])}) were inside the PCA fit of layer {pca[0]!r} "
+            f"{[str(i) for i in ids[:3]]}) were inside the PCA fit of layer {pca[0]!r} "
             f"({acts.attrs.get('pca_fit_on', 'pca_fit_on unknown')}), so test folds shaped the "
             "projection. Analyse only the stimuli outside the fit: "
             "acts.sel(stimulus=~acts['pca_fit']). " + fix)

@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from ._errors import StimulusMismatchError
+from .errors import StimulusMismatchError
 
 __all__ = [
     "PAIRING_ATTR",

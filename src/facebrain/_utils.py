@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import StimulusMismatchError
+from .errors import StimulusMismatchError
 
 __all__ = [
     "atomic_path",

@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facebrain`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    from ._errors import FacebrainError
+    from .errors import FacebrainError
     from .pipeline import ConfigError, load_config, run
 
     try:

@@ -271,7 +271,7 @@ def test_fused_batchnorm_matches_and_leaves_model_alone(stim):
 
 
 def test_stimulus_mismatch_named(stim, tmp_path):
-    from facebrain._errors import StimulusMismatchError
+    from facebrain.errors import StimulusMismatchError
 
     path = tmp_path / "s.zarr"
     extract(TinyConvNet(), stim, ["conv1"], batch_size=5, progress=False, store=path)
@@ -315,8 +315,8 @@ def test_pca_fit_on_a_named_subset_and_the_cv_guard(stim, tmp_path):
     the subset is recorded, and cross-validated analyses accept only the other stimuli."""
     import xarray as xr
 
-    from facebrain._errors import LeakageError
     from facebrain.encoding import evaluate
+    from facebrain.errors import LeakageError
     from facebrain.transfer import probe
 
     model = TinyConvNet()

@@ -15,8 +15,8 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).parent))
 from _nets import TinyConvNet
 
-from facebrain._errors import DiskFullError
 from facebrain.activations import extract
+from facebrain.errors import DiskFullError
 from facebrain.stimuli import ArraySource, StimulusSet
 
 

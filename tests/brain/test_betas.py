@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from nilearn.glm.first_level import compute_regressor
 
-from facebrain._errors import DataFormatError, StimulusMismatchError
 from facebrain.brain import single_trial_betas
 from facebrain.brain._regressors import event_regressors
+from facebrain.errors import DataFormatError, StimulusMismatchError
 
 from ._reference import ar_sinusoid_runs, nilearn_lsa, nilearn_lss_loop
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facebrain._errors import DataFormatError
 from facebrain.brain import load_bids, single_trial_betas
+from facebrain.errors import DataFormatError
 
 SHAPE = (5, 6, 7)
 N_SCANS = 40

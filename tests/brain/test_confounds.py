@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from nilearn.interfaces.fmriprep import load_confounds
 
-from facebrain._errors import DataFormatError
 from facebrain.brain import (
     fmriprep_confounds,
     load_bids,
@@ -19,6 +18,7 @@ from facebrain.brain import (
     simulate,
     single_trial_betas,
 )
+from facebrain.errors import DataFormatError
 
 from ._reference import nilearn_lsa, nilearn_lss_loop
 from .conftest import make_stimuli

@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 from scipy.stats import pearsonr, rankdata, spearmanr
 
-from facebrain._errors import DataFormatError
 from facebrain.brain import noise_ceiling, rsa_noise_ceiling, split_half_reliability
+from facebrain.errors import DataFormatError
 
 
 def _resp(values):

@@ -6,7 +6,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from facebrain._errors import DataFormatError, StimulusMismatchError
 from facebrain.brain import (
     concat_responses,
     load_bids,
@@ -15,6 +14,7 @@ from facebrain.brain import (
     single_trial_betas,
     sphere_rois,
 )
+from facebrain.errors import DataFormatError, StimulusMismatchError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from nilearn.image import resample_to_img
 
-from facebrain._errors import DataFormatError
 from facebrain.brain import (
     default_rois,
     face_roi_table,
@@ -15,6 +14,7 @@ from facebrain.brain import (
     rois_from_masks,
     sphere_rois,
 )
+from facebrain.errors import DataFormatError
 
 AFF = np.array([[3.0, 0, 0, -60], [0, 3.5, 0, -100], [0, 0, 4, -36], [0, 0, 0, 1]])
 SHAPE = (41, 23, 17)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from facebrain._errors import DataFormatError
 from facebrain.brain import (
     load_bids,
     load_ground_truth,
@@ -22,6 +21,7 @@ from facebrain.brain import (
     single_trial_betas,
     split_half_reliability,
 )
+from facebrain.errors import DataFormatError
 
 from .bids_check import check_bids
 from .conftest import make_stimuli

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facebrain._errors import TimingError
 from facebrain.brain import load_bids, roi_responses, simulate, single_trial_betas
+from facebrain.errors import TimingError
 
 from ._reference import nilearn_lsa, nilearn_lss_loop
 from .conftest import make_stimuli

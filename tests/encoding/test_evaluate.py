@@ -8,9 +8,9 @@ import xarray as xr
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
-from facebrain._errors import StimulusMismatchError
 from facebrain.encoding import evaluate, fit, variance_partition
 from facebrain.encoding._partition import partition_r2
+from facebrain.errors import StimulusMismatchError
 
 ALPHAS = np.logspace(-2, 5, 8)
 

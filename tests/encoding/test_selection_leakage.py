@@ -9,10 +9,10 @@ import xarray as xr
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupKFold, KFold, ShuffleSplit
 
-from facebrain._errors import LeakageError, StimulusMismatchError
 from facebrain._selection import select_candidates
 from facebrain.encoding import _evaluate, evaluate
 from facebrain.encoding._select import bootstrap_weights, roi_r2_bootstrap
+from facebrain.errors import LeakageError, StimulusMismatchError
 
 from .test_evaluate import make
 

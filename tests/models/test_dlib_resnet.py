@@ -16,7 +16,7 @@ import pytest
 import torch
 from realnet_fakes import chips_150, dlib_int, dlib_str, loss_header
 
-from facebrain._errors import MissingDependencyError, WeightsError
+from facebrain.errors import MissingDependencyError, WeightsError
 from facebrain.models import create
 from facebrain.models._dlib_resnet import _wrappers
 

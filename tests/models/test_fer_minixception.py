@@ -18,7 +18,7 @@ import pytest
 import torch
 from realnet_fakes import chips_150
 
-from facebrain._errors import MissingDependencyError, WeightsError
+from facebrain.errors import MissingDependencyError, WeightsError
 from facebrain.models import FER2013_LABELS, FER_TO_CANONICAL, create
 from facebrain.stimuli import CANONICAL_EXPRESSIONS
 

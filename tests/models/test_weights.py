@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from facebrain._errors import WeightsError
 from facebrain._utils import file_sha256
+from facebrain.errors import WeightsError
 from facebrain.models import create, load_weights, read_state_dict, safe_pickle_load
 
 SMALL = {"width": 4, "hidden": 16, "embedding_dim": 8, "input_size": 72}

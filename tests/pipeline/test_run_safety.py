@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from facebrain import cli
-from facebrain._errors import RunLockedError
+from facebrain.errors import RunLockedError
 from facebrain.pipeline import ConfigError, Stage, run
 from facebrain.pipeline._lock import LOCK_NAME, RunLock
 
@@ -218,7 +218,7 @@ def test_full_disk_in_extraction_then_rerun_continues(tmp_path, monkeypatch):
 
     import zarr.storage._local as local
 
-    from facebrain._errors import DiskFullError
+    from facebrain.errors import DiskFullError
 
     real, count = local._put, {"n": 0}
 

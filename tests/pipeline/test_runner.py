@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from facebrain._errors import DiskFullError
+from facebrain.errors import DiskFullError
 from facebrain.pipeline import Stage, StageError, load_config, run
 from facebrain.pipeline._cache import MANIFEST
 

@@ -10,7 +10,7 @@ from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
 from rsatoolbox.rdm import RDMs, calc_rdm
 from rsatoolbox.rdm import compare as rsa_compare
 
-from facebrain._errors import StimulusMismatchError
+from facebrain.errors import StimulusMismatchError
 from facebrain.rsa import compare, label_rdm, rdm
 from facebrain.rsa._bootstrap import bootstrap_chunk, draw_sample
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from facebrain._errors import BootstrapError, StimulusMismatchError
 from facebrain._selection import network_contrasts, select_candidates
+from facebrain.errors import BootstrapError, StimulusMismatchError
 from facebrain.rsa import compare
 
 from .fakes import stimulus_ids

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from fakes import FER_NAMES, make_fer2013
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import ArraySource, load_fer2013
 
 

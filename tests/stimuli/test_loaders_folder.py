@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fakes import YALE_CONDITIONS, color_for, make_yale, truncate, write_image
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import from_table, load_folder
 
 YALE = r"subject(?P<identity>\d+)\.(?P<expression>\w+)$"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import color_for, make_kdef, truncate, write_image
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import KDEF_VIEWS, load_kdef
 
 TOL = 3  # max abs difference of a flat-colour JPEG (quality 95, 4:4:4) from its colour

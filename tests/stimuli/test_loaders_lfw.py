@@ -15,7 +15,7 @@ from fakes import (
 )
 from sklearn.datasets._lfw import _fetch_lfw_pairs
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import load_lfw, load_lfw_pairs
 
 N_IMAGES = sum(LFW_PEOPLE.values())

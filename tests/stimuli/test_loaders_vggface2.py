@@ -8,7 +8,7 @@ from fakes import make_vggface2, truncate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import (
     StimulusSet,
     bbox_crop,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import (
     ArraySource,
     StimulusSet,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facebrain._errors import DataFormatError
+from facebrain.errors import DataFormatError
 from facebrain.stimuli import StimulusSet
 
 

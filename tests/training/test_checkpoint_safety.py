@@ -11,7 +11,7 @@ import torch
 
 import facebrain.training._checkpoint as ckpt
 import facebrain.training._loop as loop
-from facebrain._errors import DataFormatError, DiskFullError
+from facebrain.errors import DataFormatError, DiskFullError
 from facebrain.training import fit_classifier, load_checkpoint
 
 from .conftest import tiny_net

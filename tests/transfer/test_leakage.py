@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _synth import make_acts
 
-from facebrain._errors import LeakageError
+from facebrain.errors import LeakageError
 from facebrain.transfer import make_folds, probe
 
 

@@ -75,11 +75,11 @@ class FacebrainAccessor:
     def align(self, stimuli, *, exact: bool = False) -> xr.Dataset:
         """Activations of ``stimuli`` (a StimulusSet or ids), in their order.
 
-        Raises :class:`~facebrain._errors.StimulusMismatchError` naming the ids
+        Raises :class:`~facebrain.errors.StimulusMismatchError` naming the ids
         the Activations lack (with ``exact=True``, also ids they have in excess).
         """
-        from .._errors import StimulusMismatchError
         from .._utils import check_same_stimuli
+        from ..errors import StimulusMismatchError
 
         ids = [str(i) for i in (stimuli.ids if hasattr(stimuli, "ids") else stimuli)]
         have = self.stimulus_ids

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .._errors import FacebrainError
 from .._utils import stable_hash
+from ..errors import NonFiniteActivationError
 from ._reduce import Reducer, parse_reduce
 from ._store import ActivationStore
 
@@ -24,9 +24,6 @@ _CHUNK_ELEMENTS = 1 << 22
 
 #: model -> {(layers, input shape, dtype, device, state key): layer shapes}
 _SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-class NonFiniteActivationError(FacebrainError, ValueError):
-    """A layer produced NaN or infinite values."""
 
 
 def extract(

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .._errors import LeakageError
+from ..errors import LeakageError
 
 __all__ = ["check_pca_leakage"]
 
@@ -23,7 +23,7 @@ def _spec(acts, layer: str) -> str:
 
 
 def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
-    """Raise :class:`~facebrain._errors.LeakageError` if a ``pca:N`` layer was fitted on analysed stimuli.
+    """Raise :class:`~facebrain.errors.LeakageError` if a ``pca:N`` layer was fitted on analysed stimuli.
 
     A PCA fitted at extraction on every stimulus has seen each test fold of a
     cross-validated analysis, so held-out scores are inflated. Such layers are
@@ -46,7 +46,7 @@ def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from facebrain._errors import LeakageError
+    >>> from facebrain.errors import LeakageError
     >>> acts = xr.Dataset({"fc": (("stimulus", "u"), np.zeros((3, 2)), {"reduce": "pca:2"})},
     ...                   coords={"stimulus": ["a", "b", "c"]})
     >>> try:

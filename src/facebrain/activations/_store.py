@@ -20,11 +20,12 @@ import errno
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 
-from .._errors import DiskFullError, FacebrainError
+from ..errors import DiskFullError, StoreMismatchError
 
 __all__ = ["ActivationStore", "StoreMismatchError"]
 
@@ -32,8 +33,21 @@ MARKER_VAR = "_batches_done"
 FINGERPRINT_KEY = "facebrain_fingerprint"
 
 
-class StoreMismatchError(FacebrainError, ValueError):
-    """An existing store was written by a different model / layer list / reduction."""
+
+def _remove_until_gone(path: Path, attempts: int = 100, pause: float = 0.02) -> None:
+    """Remove ``path`` and keep removing it until it stays gone.
+
+    When one of zarr's concurrent metadata writes fails, ``to_zarr`` raises at once while
+    its sibling writes still run on zarr's event loop and may re-create folders under
+    ``path`` after a single ``rmtree``. Retry until two checks a pause apart find nothing.
+    """
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(pause)
+        if not path.exists():
+            time.sleep(pause)
+            if not path.exists():
+                return
 
 
 class ActivationStore:
@@ -159,7 +173,7 @@ class ActivationStore:
             )
             os.replace(tmp, self.path)
         except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_until_gone(tmp)
             if err.errno == errno.ENOSPC:
                 raise DiskFullError(
                     f"no space left on device while creating the activation store {self.path};"
@@ -167,7 +181,7 @@ class ActivationStore:
                     self.path) from err
             raise
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_until_gone(tmp)
             raise
 
     def write_batch(self, k: int, start: int, arrays: dict[str, np.ndarray]) -> None:

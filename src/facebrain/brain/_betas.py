@@ -30,7 +30,7 @@ import xarray as xr
 from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from nilearn.image import resample_to_img
 
-from .._errors import DataFormatError, StimulusMismatchError
+from ..errors import DataFormatError, StimulusMismatchError
 from ._bids import BIDSRuns, check_events
 from ._confounds import merge_sample_masks, resolve_confounds
 from ._regressors import event_regressors
@@ -229,7 +229,7 @@ def single_trial_betas(
         confound strategy keeps. The design is built on all volumes, then cut.
     out_of_range : {"error", "drop"}
         Events whose onset lies outside a run's acquisition window
-        ``[0, n_scans * tr)`` raise :class:`~facebrain._errors.TimingError`
+        ``[0, n_scans * tr)`` raise :class:`~facebrain.errors.TimingError`
         (``"error"``), or are dropped with a warning (``"drop"``).
     mask : image or path, optional
         Voxels to model; resampled (nearest) to the runs' grid if needed. ``None``

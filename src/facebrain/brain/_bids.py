@@ -20,7 +20,7 @@ from pathlib import Path
 import nibabel as nib
 import pandas as pd
 
-from .._errors import DataFormatError, TimingError
+from ..errors import DataFormatError, TimingError
 from ._timing import check_tr_header, header_tr, parse_seconds, slice_time_ref_from
 
 __all__ = ["BIDSRuns", "load_bids"]

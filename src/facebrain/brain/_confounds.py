@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = ["CONFOUND_STRATEGIES", "DEFAULT_CONFOUNDS", "check_confounds_spec",
            "fmriprep_confounds", "merge_sample_masks", "resolve_confounds"]

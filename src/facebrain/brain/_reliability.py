@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = ["noise_ceiling", "rsa_noise_ceiling", "split_half_reliability"]
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .._errors import DataFormatError
 from .._utils import check_same_stimuli
+from ..errors import DataFormatError
 from ._reliability import noise_ceiling, split_half_reliability
 from ._rois import _to_grid
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from nilearn.image import resample_to_img
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = [
     "default_rois",

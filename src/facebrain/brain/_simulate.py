@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._regressors import event_regressors
 from ._rois import face_roi_table
 from ._sim_fmriprep import fmriprep_table, nuisance_signals

@@ -1,7 +1,7 @@
 """fMRI timing checks: TR in seconds and agreeing with the header, slice-time reference
 from the sidecar, events inside each run's acquisition window.
 
-Every check here turns a silently wrong beta into a :class:`~facebrain._errors.TimingError`
+Every check here turns a silently wrong beta into a :class:`~facebrain.errors.TimingError`
 (a ``ValueError``) that names the run, the row and the numbers.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._errors import TimingError
+from ..errors import TimingError
 from ._regressors import event_regressors
 
 __all__ = ["MAX_TR", "MIN_SAMPLED", "check_onsets", "check_sampled", "check_tr_header", "header_tr",

@@ -9,8 +9,8 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
-from .._errors import DataFormatError, LeakageError
 from .._utils import shared_stimulus_ids
+from ..errors import DataFormatError, LeakageError
 from ._ridge_encoder import (
     DEFAULT_ALPHAS,
     EDGE_FRACTION,

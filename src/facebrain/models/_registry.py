@@ -7,7 +7,7 @@ import fnmatch
 import inspect
 from collections.abc import Callable
 
-from .._errors import FacebrainError
+from ..errors import ModelImportError
 from ._base import FaceNet
 
 __all__ = ["ENTRY_POINT_GROUP", "create", "find_builder", "list_models", "register_model"]
@@ -18,9 +18,6 @@ _MODELS: dict[str, Callable[..., FaceNet]] = {}
 #: (``[project.entry-points."facebrain.models"] mynet = "mypkg.nets:build"``).
 ENTRY_POINT_GROUP = "facebrain.models"
 
-
-class ModelImportError(FacebrainError, ImportError):
-    """A user network named ``"module:attr"`` or by entry point cannot be imported."""
 
 
 def register_model(fn: Callable[..., FaceNet]) -> Callable[..., FaceNet]:

@@ -14,7 +14,7 @@ from torchvision.models import resnet18 as tv_resnet18
 from torchvision.models import resnet50 as tv_resnet50
 from torchvision.models.resnet import ResNet
 
-from .._errors import WeightsError
+from ..errors import WeightsError
 from ._base import FaceNet
 from ._preprocess import Preprocess
 from ._registry import register_model

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet50 as tv_resnet50
 
-from .._errors import WeightsError
+from ..errors import WeightsError
 from ._preprocess import Preprocess
 from ._registry import register_model
 from ._resnet import ResNetFaceNet, _check_classes, torchvision_to_stages

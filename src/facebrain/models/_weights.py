@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._errors import WeightsError
 from .._utils import file_sha256
+from ..errors import WeightsError
 
 __all__ = ["SafeUnpickler", "load_weights", "read_state_dict", "safe_pickle_load"]
 

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Self
 
-from .._errors import RunLockedError
+from ..errors import RunLockedError
 
 __all__ = ["LOCK_NAME", "RunLock", "read_holder"]
 

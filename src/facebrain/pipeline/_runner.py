@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._errors import DiskFullError, FacebrainError, enospc_in_chain
 from .._utils import atomic_path, file_sha256, stable_hash
+from ..errors import DiskFullError, FacebrainError, StageError, enospc_in_chain
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
 from ._config import Config, load_config
 from ._lock import RunLock
@@ -24,9 +24,6 @@ from ._typed import ConfigError, to_plain
 
 __all__ = ["RunResult", "Stage", "StageContext", "StageError", "run"]
 
-
-class StageError(FacebrainError, RuntimeError):
-    """A stage could not run (missing capability, bad input data, full disk...)."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,10 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from .._errors import FacebrainError
+from ..errors import ConfigError
 
 __all__ = ["ConfigError", "apply_overrides", "convert", "expand_env", "safe_load", "to_plain"]
 
-
-class ConfigError(FacebrainError, ValueError):
-    """A configuration value is missing, unknown, of the wrong type or points nowhere."""
 
 
 #: most YAML nodes a config may expand to once aliases are resolved (a config has hundreds)

@@ -8,9 +8,9 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
-from .._errors import BootstrapError
 from .._selection import PAIRING_ATTR, add_selection
 from .._utils import check_same_stimuli, shared_stimulus_ids, stable_hash
+from ..errors import BootstrapError
 from ._bootstrap import bootstrap_chunk, prepare
 from ._kernels import COMPARISONS, COV_METHODS
 from ._rdm import _check_n_stimuli, rdm
@@ -176,7 +176,7 @@ def compare(
         Bootstrap samples per task.
     max_nan : float
         Largest fraction of unusable (NaN) bootstrap samples accepted for a layer x
-        ROI with a finite score; more raises :class:`facebrain._errors.BootstrapError`.
+        ROI with a finite score; more raises :class:`facebrain.errors.BootstrapError`.
     device : str, optional
         ``"cuda"`` (torch) runs the stimulus bootstrap of the rank methods (spearman,
         rho-a, tau-a, tau-b/kendall) on that device; equal to the CPU kernels at float64.

@@ -11,7 +11,7 @@ import xarray as xr
 from rsatoolbox.data import Dataset as RsaDataset
 from rsatoolbox.rdm import RDMs, calc_rdm
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = ["brain_groups", "label_rdm", "rdm"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
 from .._utils import atomic_path
+from ..errors import DataFormatError
 from ._face_chip import extract_face_chip
 from ._images import read_image
 from ._stimulus_set import BBOX_COLUMNS, StimulusSet

@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._stimulus_set import REQUIRED_COLUMNS, StimulusSet
 
 __all__ = ["ON_DUPLICATE", "find_duplicates", "handle_duplicates"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._loader_utils import Rejections, expression_map
 from ._stimulus_set import ArraySource, StimulusSet
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._duplicates import handle_duplicates
 from ._loader_utils import (
     Rejections,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = ["ALPHA_BACKGROUND", "bbox_crop", "center_crop", "pil_to_rgb", "read_image", "resize_image"]
 

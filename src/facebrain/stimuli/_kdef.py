@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._images import read_image
 from ._loader_utils import (
     IMAGE_EXTENSIONS,

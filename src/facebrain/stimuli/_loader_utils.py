@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
 from .._utils import atomic_path
+from ..errors import DataFormatError
 from ._images import read_image, resize_image
 
 __all__ = ["CANONICAL_EXPRESSIONS", "StimulusSet"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
+from ..errors import DataFormatError
 from ._loader_utils import IMAGE_EXTENSIONS, Rejections, check_root, iter_files, probe_image
 from ._stimulus_set import StimulusSet
 

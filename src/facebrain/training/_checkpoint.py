@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._errors import DataFormatError, DiskFullError, enospc_in_chain
 from .._utils import atomic_path
+from ..errors import DataFormatError, DiskFullError, enospc_in_chain
 
 __all__ = [
     "capture_rng",

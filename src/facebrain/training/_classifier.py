@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._errors import DataFormatError
 from .._utils import stable_hash
+from ..errors import DataFormatError
 from ._augment import LightAugment, describe_augment
 from ._data import ImagePipeline, ImageStore
 from ._loop import FitResult, run_epochs

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from .._errors import FacebrainError
+from ..errors import TrainingError
 from ._checkpoint import (
     capture_rng,
     config_differences,
@@ -38,9 +38,6 @@ __all__ = ["FitResult", "TrainingError", "build_optimizer", "run_epochs"]
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", None)
 
-
-class TrainingError(FacebrainError, RuntimeError):
-    """Training cannot continue (diverged loss, inconsistent checkpoint...)."""
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._errors import DataFormatError
 from .._utils import check_random_state
+from ..errors import DataFormatError
 
 __all__ = ["check_pairs", "sample_pairs"]
 

@@ -166,7 +166,9 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
         In dual form formed on first access from ``dual_coef_`` (as himalaya keeps
         dual weights); ``predict`` does not need it.
     dual_coef_ : ndarray of shape (n_samples, n_targets) or None
-        Kernel weights (dual form only).
+        Kernel weights (dual form only). The fit keeps them in the kernel's eigenbasis
+        (``U``, ``B``: half the refit's GEMM work) and forms ``U @ B`` on first access;
+        ``predict`` uses ``(K U) B`` and does not need it.
     intercept_ : ndarray of shape (n_targets,) or float
     best_alphas_ : ndarray of shape (n_targets,)
     alpha_ : float or ndarray
@@ -258,16 +260,25 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._ravel = ravel
         if "coef" in sol:
             self._coef = sol["coef"].T[0] if ravel else sol["coef"].T
-            self.dual_coef_ = None
+            self._dual = self._U = self._B = None
         else:
             self._coef = None
-            self.dual_coef_ = sol["dual_coef"]
+            self._dual, self._U, self._B = sol.get("dual_coef"), sol.get("U"), sol.get("B")
             self._X_fit = X.copy()
             self._x_mean = sol["x_mean"]
             self._y_mean = sol["y_mean"]
         self.intercept_ = float(sol["intercept"][0]) if ravel else sol["intercept"]
         self.alpha_ = float(best[0]) if ravel else best
         return self
+
+    @property
+    def dual_coef_(self):
+        """Kernel weights, shape (n_samples, n_targets), or None in primal form."""
+        check_is_fitted(self, "best_alphas_")
+        if self._dual is None and self._U is not None:
+            self._dual = self._U @ self._B
+            self._U = self._B = None
+        return self._dual
 
     @property
     def coef_(self):
@@ -284,6 +295,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if self._coef is not None:
             return X @ self._coef.T + self.intercept_
-        pred = ((X - self._x_mean) @ (self._X_fit - self._x_mean).T) @ self.dual_coef_
+        K = (X - self._x_mean) @ (self._X_fit - self._x_mean).T
+        pred = K @ self._dual if self._U is None else (K @ self._U) @ self._B
         pred += self._y_mean
         return pred[:, 0] if self._ravel else pred

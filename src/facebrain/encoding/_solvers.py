@@ -264,9 +264,11 @@ def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: st
     -------
     dict
         ``primal``: ``coef`` (n_features, n_targets), ``intercept``.
-        ``dual``: ``dual_coef`` (n_samples, n_targets) with ``coef = (X - x_mean).T @
-        dual_coef``, ``x_mean``, ``intercept`` (the primal coefficients are formed on
-        demand, as himalaya's ``KernelRidgeCV`` keeps dual weights).
+        ``dual``: ``U`` (n_samples, n_samples) and ``B`` (n_samples, n_targets), the dual
+        weights in the kernel's eigenbasis, with ``dual_coef = U @ B`` and ``coef =
+        (X - x_mean).T @ dual_coef`` (both formed on demand by the caller; with a
+        ``device``, ``dual_coef`` itself instead of ``U`` and ``B``), ``x_mean``,
+        ``y_mean``, ``intercept``.
     """
     y_mean = Y.mean(0) if fit_intercept else np.zeros(Y.shape[1])
     key = _key(X, [], "refit-" + solver, fit_intercept)
@@ -283,18 +285,20 @@ def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: st
 
     dec = _cached(key, full)
     s, U = dec["s"], dec["U"]
+    xm = Xc @ x_mean
     if device is not None:
         from ._torch_ops import dual_refit_torch
 
         dual = dual_refit_torch(U, s, Y - y_mean, alpha_per_target, device)
-    else:
-        # U.T (Y - 1 y_mean) without a centred copy of Y: the rank-one correction only
-        # touches the kernel's constant null direction, which Xc.T and the centred test
-        # kernel annihilate
-        B = U.T @ Y
-        if fit_intercept:
-            B -= np.outer(U.sum(0), y_mean)
-        B /= s[:, None] + alpha_per_target[None, :]
-        dual = U @ B
-    intercept = y_mean - (Xc @ x_mean) @ dual
-    return {"dual_coef": dual, "x_mean": x_mean, "y_mean": y_mean, "intercept": intercept}
+        return {"dual_coef": dual, "x_mean": x_mean, "y_mean": y_mean,
+                "intercept": y_mean - xm @ dual}
+    # U.T (Y - 1 y_mean) without a centred copy of Y: the rank-one correction only
+    # touches the kernel's constant null direction, which Xc.T and the centred test
+    # kernel annihilate
+    B = U.T @ Y
+    if fit_intercept:
+        B -= np.outer(U.sum(0), y_mean)
+    B /= s[:, None] + alpha_per_target[None, :]
+    # dual_coef = U @ B is left to the caller (formed on demand: half the refit's flops)
+    return {"U": U, "B": B, "x_mean": x_mean, "y_mean": y_mean,
+            "intercept": y_mean - (xm @ U) @ B}

@@ -1,7 +1,7 @@
 """Voxelwise ridge speed: facebrain RidgeEncoder vs himalaya KernelRidgeCV, same process.
 
 Profile (issue 13, goal 1): 1,000 stimuli x 2,048 features x 10,000 voxels, 19 alphas
-(np.logspace(-2, 7, 19)), 5 folds (KFold(5), no shuffling, the same splitter object for
+(np.logspace(-2, 7, 19)), 5 folds (KFold(--folds), no shuffling, the same splitter object for
 facebrain and himalaya), alpha per voxel, intercept fitted on both sides.
 
 * facebrain ``RidgeEncoder(alphas, cv=KFold(5), score_dtype=...)``: dual (kernel) form since
@@ -11,15 +11,29 @@ facebrain and himalaya), alpha per voxel, intercept fitted on both sides.
 * himalaya ``KernelRidgeCV(alphas, cv=KFold(5), fit_intercept=True)``, numpy backend, on the
   same float64 data (its default score: negative mean squared error per fold, as ours).
 
-Agreement: alphas equal (np.isclose) on >= 99% of voxels for both facebrain runs, and the
-float32 run on ``Y * 1e-5`` picks the same alphas as on ``Y`` (>= 99.9%); predictions agree
-to 1e-6 relative. Any failure prints DISAGREE and exits 1. ``--seed`` draws other data.
+Timing: best of ``--repeats`` (default 3) fits per method, wall and CPU (``process_time``),
+with the spread (slowest / fastest - 1) and the load average before and after; the ratio
+is himalaya's best over ours. Both sides receive the same float64 arrays (himalaya then
+computes in float64, as it would for a user passing float64; we state which dtype each
+ran with). A flop count is printed: the CV prediction GEMM is the same size on both sides
+(per fold, every alpha's (n_test x n_train) smoother times the training targets); the
+refit is one n x n GEMM here (dual weights kept as ``U``, ``B``) against one per distinct
+chosen alpha in himalaya.
+
+Agreement: alphas equal (np.isclose) to himalaya's on >= 99% of voxels for both facebrain
+runs; the chosen alpha's CV score within 1e-5 relative of himalaya's (float32 scoring) or
+1e-7 (float64); predictions within 1e-6 of max |prediction|; the float32 run on
+``Y * 1e-5`` picks the same alphas as on ``Y`` (>= 99.9%). Any failure prints DISAGREE and
+exits 1; ``FACEBRAIN_BENCH_PERTURB=0.1`` (benchmarks/_perturb.py) shifts our alphas and
+predictions and must make it fail. ``--seed`` draws other data.
 Cold vs warm: the residual-sum kernel is numba-compiled with ``cache=True``; in a fresh
 subprocess with an empty ``NUMBA_CACHE_DIR`` the script times the import and a first tiny
 fit (compile included: cold), then again with the cache filled (warm). Timed fits are warm.
 
-    python benchmarks/bench_encoding.py [--n 1000 --p 2048 --v 10000] [--quick] [--threads 1]
-        [--seed 0] [--no-scale-check]
+    python benchmarks/bench_encoding.py [--n 1000 --p 2048 --v 10000] [--folds 5] [--quick]
+        [--threads 1] [--seed 0] [--repeats 3] [--no-scale-check]
+
+Held-out check: ``--n 800 --p 1536 --v 6000 --folds 4 --seed 7``.
 """
 
 from __future__ import annotations
@@ -57,7 +71,7 @@ from facebrain.encoding import AlphaGridWarning, RidgeEncoder
 from facebrain.encoding._solvers import clear_cache
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _perturb import perturb  # noqa: E402
+from _perturb import perturb  # benchmarks/ is on sys.path when run as a script
 
 
 def realistic(rng, n, p, n_vox):

@@ -93,6 +93,35 @@ def test_alphas_agree_with_himalaya_kernel_ridge_cv(rng, n, p, scoring, score_dt
     np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-6, atol=1e-6)
 
 
+def test_dual_coef_formed_on_demand_equals_himalaya(rng):
+    """The fit keeps dual weights as (U, B); dual_coef_ = U @ B equals himalaya's weights,
+    and predictions are the same before and after forming it (and after pickling)."""
+    import pickle
+
+    from himalaya.backend import set_backend
+    from himalaya.kernel_ridge import KernelRidgeCV
+
+    set_backend("numpy")
+    X, Y = realistic(rng, 60, 150, n_vox=40)
+    cv = KFold(5)
+    ours = RidgeEncoder(ALPHAS, cv=cv).fit(X, Y)
+    assert ours.solver_ == "dual"
+    before = ours.predict(X[:7])
+    restored = pickle.loads(pickle.dumps(ours))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = KernelRidgeCV(alphas=ALPHAS, cv=cv, fit_intercept=True).fit(X, Y)
+    same = np.isclose(ours.best_alphas_, ref.best_alphas_)
+    assert same.mean() >= 0.99
+    d_ref = np.asarray(ref.dual_coef_)
+    assert ours.dual_coef_.shape == d_ref.shape
+    np.testing.assert_allclose(ours.dual_coef_[:, same], d_ref[:, same], rtol=1e-6,
+                               atol=1e-9 * np.abs(d_ref).max())
+    np.testing.assert_allclose(ours.predict(X[:7]), before, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(restored.predict(X[:7]), before, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(restored.coef_, ours.coef_, rtol=1e-10, atol=1e-12)
+
+
 def test_shared_alpha_like_himalaya_local_alpha_false(rng):
     from himalaya.backend import set_backend
     from himalaya.kernel_ridge import KernelRidgeCV

@@ -240,11 +240,11 @@ def _checked_mkldnn(stage: nn.Module, x: torch.Tensor, ref: torch.Tensor,
 def _key(stage: nn.Module) -> tuple:
     # a copy is reused while the stage's tensors are the same, unmodified ones: same
     # storage, same version counter (bumped by in-place ops such as optimiser steps)
-    # and same sum (catches edits through ``.data``, which skip the counter)
+    # and same sum (catches edits through ``.data``, which skip the counter; a float32
+    # sum: float64 costs ~0.3 s per call on ResNet-50, 1-2% of a 64-image run)
     with torch.no_grad():
         return tuple((t.data_ptr(), t._version, t.device.type,
-                      float(t.sum(dtype=torch.float64)) if t.is_floating_point()
-                      else int(t.sum()))
+                      float(t.sum()) if t.is_floating_point() else int(t.sum()))
                      for t in stage.state_dict().values())
 
 

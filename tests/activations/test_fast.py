@@ -218,3 +218,29 @@ def test_cuda_equals_cpu(stim):
         scale = float(np.abs(cpu[ly].values).max())
         np.testing.assert_allclose(gpu[ly].values, cpu[ly].values, rtol=0, atol=1e-4 * scale,
                                    err_msg=ly)
+
+
+class _PixNet(FaceNet):
+    """First stage returns its input: its output aliases the loader's (reused) batch."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(9)
+        self.stages["pix"] = nn.Identity()
+        self.stages["conv"] = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.preprocess = Preprocess(input_size=9, mean=(0.5,) * 3, std=(0.25,) * 3)
+        self.name = "pixnet"
+        self.eval()
+
+
+@pytest.mark.parametrize("to_store", [False, True])
+def test_reused_batch_buffer_never_leaks_into_results(stim, tmp_path, to_store):
+    """Batches share one input buffer; every stored row is still its own image."""
+    model = _PixNet()
+    layers = ["pix", "conv"]
+    ref = _plain(model, stim, layers)
+    store = tmp_path / "acts.zarr" if to_store else None
+    got = extract(model, stim, layers, batch_size=4, progress=False, store=store)
+    _assert_close(got.load(), ref)
+    pix = np.stack([model.preprocess(stim.load(i)).numpy().ravel() for i in range(len(stim))])
+    np.testing.assert_array_equal(got["pix"].values, pix)

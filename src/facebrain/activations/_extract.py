@@ -107,13 +107,16 @@ def extract(
         layers on stimuli inside the fit (their test folds would have shaped the
         projection), so analyse the stimuli outside it.
     mkldnn : bool, optional
-        Run the 2-D convolutions of the stages on oneDNN (MKL-DNN) tensors with
-        weights reordered once into oneDNN's blocked layout; None picks it on CPU
-        when oneDNN is available and no ``client`` is given. Applies to
-        plain-chain FaceNets with float32 weights; each stage is checked once
-        against its plain forward on the first stimulus (1e-4 of the output's
-        largest value) and runs as it is when it fails or uses an operator
-        oneDNN tensors lack. Values change by ~1e-6 relative.
+        Run the 2-D convolutions of the stages on oneDNN (MKL-DNN) with weights
+        reordered once into oneDNN's blocked layout; None picks it on CPU when
+        oneDNN is available and no ``client`` is given. With ``fuse_bn``, each
+        convolution of a traced stage becomes one oneDNN call that also applies
+        the ReLU and/or residual addition after it (channels-last tensors in and
+        out); other stages run on oneDNN tensors. Applies to plain-chain
+        FaceNets with float32 weights; each stage is checked once against its
+        plain forward on the first stimulus (1e-4 of the output's largest
+        value) and runs as it is when it fails or uses an operator oneDNN
+        lacks. Values change by ~1e-6 relative.
 
     Returns
     -------

@@ -55,9 +55,15 @@ def _assert_close(got, ref):
         np.testing.assert_allclose(got[ly].values, r, rtol=0, atol=TOL * scale, err_msg=ly)
 
 
-def _on_mkldnn(model, layers):
+def _run(model, layers):
     x = model.preprocess(np.zeros((37, 41, 3), np.uint8))[None]
-    return _fast.inference_stages(model, layers, True, mkldnn=True, probe=x).on_mkldnn
+    return _fast.inference_stages(model, layers, True, mkldnn=True, probe=x)
+
+
+def _on_mkldnn(model, layers):
+    """Stages on oneDNN in either form (fused pointwise calls or oneDNN tensors)."""
+    run = _run(model, layers)
+    return run.on_mkldnn | run.on_pointwise
 
 
 @needs_mkldnn
@@ -133,7 +139,9 @@ def test_stage_oneDNN_cannot_run_falls_back(stim):
     _assert_close(got, ref)
     x = model.preprocess(stim.load(0))[None]
     on = _fast.inference_stages(model, layers, True, mkldnn=True, probe=x).on_mkldnn
-    assert "halve" not in on and "conv1" in on and "conv2" in on
+    assert "halve" not in on and "conv2" in on
+    run = _fast.inference_stages(model, layers, True, mkldnn=True, probe=x)
+    assert "conv1" in run.on_pointwise and "halve" not in run.on_pointwise
 
 
 @needs_mkldnn
@@ -141,6 +149,9 @@ def test_wrong_oneDNN_copy_is_refused(stim, monkeypatch):
     """A oneDNN copy that disagrees with the plain stage on the probe is not used."""
     real = _fast.MkldnnConv2d.forward
     monkeypatch.setattr(_fast.MkldnnConv2d, "forward", lambda self, x: real(self, x) * 1.01)
+    real_pw = _fast.PointwiseConv2d.forward
+    monkeypatch.setattr(_fast.PointwiseConv2d, "forward",
+                        lambda self, *a: real_pw(self, *a) * 1.01)
     model = TorchvisionResNet("resnet18", input_size=40, seed=4)
     layers = ["conv1", "layer2"]
     ref = _plain(model, stim, layers)
@@ -152,10 +163,45 @@ def test_wrong_oneDNN_copy_is_refused(stim, monkeypatch):
 def test_mkldnn_off_and_distributed_paths_do_not_use_it(stim):
     model = TorchvisionResNet("resnet18", input_size=40, seed=5)
     x = model.preprocess(stim.load(0))[None]
-    assert not _fast.inference_stages(model, ["layer2"], True, mkldnn=False, probe=x).on_mkldnn
+    run = _fast.inference_stages(model, ["layer2"], True, mkldnn=False, probe=x)
+    assert not run.on_mkldnn and not run.on_pointwise
     ref = _plain(model, stim, ["layer2"])
     got = extract(model, stim, ["layer2"], batch_size=4, progress=False, mkldnn=False)
     _assert_close(got, ref)
+
+
+@needs_mkldnn
+def test_pointwise_bottlenecks_match_plain_forward(stim):
+    """ResNet-50: every conv fused with its ReLU / residual add, all stages as torchvision's."""
+    model = TorchvisionResNet("resnet50", input_size=40, seed=7)
+    layers = ["conv1", "layer1", "layer2", "layer3", "layer4", "avgpool"]
+    ref = _plain(model, stim, layers)
+    got = extract(model, stim, layers, batch_size=4, progress=False)
+    _assert_close(got, ref)
+    run = _run(model, layers)
+    assert {"conv1", "layer1", "layer2", "layer3", "layer4"} <= run.on_pointwise
+    convs = [m for m in run["layer1"].modules() if isinstance(m, _fast.PointwiseConv2d)]
+    # 3 blocks x 3 convs + 1 downsample; each block's last conv adds the shortcut, then ReLU
+    assert len(convs) == 10
+    assert sum(c.binary for c in convs) == 3 and all(c.unary == "relu" for c in convs
+                                                    if c.binary)
+    assert not any(isinstance(m, (nn.ReLU, nn.Conv2d)) for m in run["layer1"].modules())
+    # channels-last outputs are written once into the result, whatever the batch split
+    odd = extract(model, stim, ["layer1"], batch_size=3, progress=False)
+    _assert_close(odd, {"layer1": ref["layer1"]})
+
+
+@needs_mkldnn
+def test_oneDNN_tensor_form_when_pointwise_unavailable(stim, monkeypatch):
+    """Without the fused calls (older oneDNN build) the stages run on oneDNN tensors."""
+    monkeypatch.setattr(_fast, "_to_pointwise", lambda stage: None)
+    model = TorchvisionResNet("resnet18", input_size=40, seed=8)
+    layers = ["conv1", "layer2", "avgpool"]
+    ref = _plain(model, stim, layers)
+    got = extract(model, stim, layers, batch_size=4, progress=False)
+    _assert_close(got, ref)
+    run = _run(model, layers)
+    assert not run.on_pointwise and {"conv1", "layer1", "layer2"} <= run.on_mkldnn
 
 
 @pytest.mark.gpu
@@ -172,3 +218,29 @@ def test_cuda_equals_cpu(stim):
         scale = float(np.abs(cpu[ly].values).max())
         np.testing.assert_allclose(gpu[ly].values, cpu[ly].values, rtol=0, atol=1e-4 * scale,
                                    err_msg=ly)
+
+
+class _PixNet(FaceNet):
+    """First stage returns its input: its output aliases the loader's (reused) batch."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(9)
+        self.stages["pix"] = nn.Identity()
+        self.stages["conv"] = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.preprocess = Preprocess(input_size=9, mean=(0.5,) * 3, std=(0.25,) * 3)
+        self.name = "pixnet"
+        self.eval()
+
+
+@pytest.mark.parametrize("to_store", [False, True])
+def test_reused_batch_buffer_never_leaks_into_results(stim, tmp_path, to_store):
+    """Batches share one input buffer; every stored row is still its own image."""
+    model = _PixNet()
+    layers = ["pix", "conv"]
+    ref = _plain(model, stim, layers)
+    store = tmp_path / "acts.zarr" if to_store else None
+    got = extract(model, stim, layers, batch_size=4, progress=False, store=store)
+    _assert_close(got.load(), ref)
+    pix = np.stack([model.preprocess(stim.load(i)).numpy().ravel() for i in range(len(stim))])
+    np.testing.assert_array_equal(got["pix"].values, pix)

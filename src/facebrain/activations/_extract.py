@@ -107,13 +107,16 @@ def extract(
         layers on stimuli inside the fit (their test folds would have shaped the
         projection), so analyse the stimuli outside it.
     mkldnn : bool, optional
-        Run the 2-D convolutions of the stages on oneDNN (MKL-DNN) tensors with
-        weights reordered once into oneDNN's blocked layout; None picks it on CPU
-        when oneDNN is available and no ``client`` is given. Applies to
-        plain-chain FaceNets with float32 weights; each stage is checked once
-        against its plain forward on the first stimulus (1e-4 of the output's
-        largest value) and runs as it is when it fails or uses an operator
-        oneDNN tensors lack. Values change by ~1e-6 relative.
+        Run the 2-D convolutions of the stages on oneDNN (MKL-DNN) with weights
+        reordered once into oneDNN's blocked layout; None picks it on CPU when
+        oneDNN is available and no ``client`` is given. With ``fuse_bn``, each
+        convolution of a traced stage becomes one oneDNN call that also applies
+        the ReLU and/or residual addition after it (channels-last tensors in and
+        out); other stages run on oneDNN tensors. Applies to plain-chain
+        FaceNets with float32 weights; each stage is checked once against its
+        plain forward on the first stimulus (1e-4 of the output's largest
+        value) and runs as it is when it fails or uses an operator oneDNN
+        lacks. Values change by ~1e-6 relative.
 
     Returns
     -------
@@ -386,6 +389,38 @@ class _StoreSink:
         self.store.write_batch(k, start, arrays)
 
 
+class _BatchBuffer:
+    """DataLoader ``collate_fn``: stack the images into one buffer reused across batches.
+
+    Saves a fresh allocation (page faults) and the channels-last conversion per
+    batch. Only for in-process loading: a batch is consumed (reduced, copied
+    out) before the next one overwrites it. Other samples go to default_collate.
+    """
+
+    def __init__(self, channels_last: bool) -> None:
+        self.channels_last = channels_last
+        self.buf = None
+
+    def __call__(self, samples):
+        import torch
+        from torch.utils.data import default_collate
+
+        xs = [s[0] for s in samples]
+        x0 = xs[0]
+        if not (isinstance(x0, torch.Tensor) and x0.ndim == 3 and x0.device.type == "cpu"
+                and all(isinstance(x, torch.Tensor) and x.shape == x0.shape
+                        and x.dtype == x0.dtype for x in xs)):
+            return default_collate(samples)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        b = self.buf
+        if b is None or b.shape[1:] != x0.shape or b.dtype != x0.dtype or len(b) < len(xs):
+            b = self.buf = torch.empty((len(xs), *x0.shape), dtype=x0.dtype, memory_format=fmt)
+        out = b[:len(xs)]
+        for i, x in enumerate(xs):
+            out[i].copy_(x)
+        return out, torch.tensor([s[1] for s in samples])
+
+
 def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, device,
                  num_workers, channels_last, progress=False, desc="extract",
                  out: dict | None = None, stages=None) -> None:
@@ -406,6 +441,8 @@ def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, d
         stimuli.to_torch(model.preprocess),
         batch_sampler=[list(range(s, e)) for _, s, e in batches],
         num_workers=num_workers,
+        # in this process: images go straight into one reused (channels-last) batch
+        collate_fn=_BatchBuffer(channels_last) if num_workers == 0 else None,
     )
     bar = None
     if progress:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import math
 import operator
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,3 +94,47 @@ def test_run_in_processes_keeps_order_and_raises_a_jobs_error():
     with pytest.raises(ZeroDivisionError) as info:
         _workers.run_in_processes(operator.truediv, [(1, 1), (1, 0)], 2, 1)
     assert "in a parallel stage process" in "".join(getattr(info.value, "__notes__", []))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_leaves_no_job_process_behind(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys, time
+        from facebrain.pipeline._workers import run_in_processes
+
+        def job(path):
+            with open(path + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.replace(path + ".tmp", path)
+            time.sleep(300)
+
+        if __name__ == "__main__":
+            run_in_processes(job, [(sys.argv[1],)], 1, 1)
+    """))
+    flag = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, str(script), str(flag)],
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        deadline = time.monotonic() + 240
+        while not flag.is_file():
+            assert parent.poll() is None and time.monotonic() < deadline, "job never started"
+            time.sleep(0.2)
+        child = int(flag.read_text())
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 60
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(child), "the job process outlived its killed parent"
+    finally:
+        parent.kill()

@@ -6,12 +6,16 @@ seeds, same thread count (a training's numbers depend on the thread count, never
 on which process runs it or on what runs beside it). A failing job stops the
 others (their checkpoints are written atomically, so a rerun resumes them) and
 its exception is raised in the parent with the job's traceback attached as a note.
+A job process dies with its parent (a killed run leaves nothing writing on).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
@@ -55,7 +59,26 @@ def stage_processes(threads: int | None, n_jobs: int) -> int:
     return n
 
 
-def _worker(conn, fn: Callable, args: tuple, threads: int | None) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this process when the parent dies (killed runs leave no orphan writing on)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: poll instead
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+
+
+def _worker(conn, fn: Callable, args: tuple, threads: int | None, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         with _thread_limit(threads):
             out = fn(*args)
@@ -88,7 +111,8 @@ def run_in_processes(fn: Callable, jobs: Sequence[tuple], processes: int,
             while pending and len(running) < processes:
                 k, args = pending.pop(0)
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(send, fn, tuple(args), threads),
+                proc = ctx.Process(target=_worker,
+                                   args=(send, fn, tuple(args), threads, os.getpid()),
                                    name=f"facebrain-job-{k}")
                 proc.start()
                 send.close()

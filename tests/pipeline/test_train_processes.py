@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import operator
@@ -138,3 +139,17 @@ def test_a_killed_run_leaves_no_job_process_behind(tmp_path):
         assert not _alive(child), "the job process outlived its killed parent"
     finally:
         parent.kill()
+
+
+def _full_disk_inside_torch():
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError as err:
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0") from err
+
+
+def test_a_full_disk_in_a_job_stays_a_full_disk():
+    # the cause chain does not survive pickling; the runner must still see ENOSPC
+    with pytest.raises(OSError) as info:
+        _workers.run_in_processes(_full_disk_inside_torch, [(), ()], 2, 1)
+    assert info.value.errno == errno.ENOSPC and "PytorchStreamWriter" in str(info.value)

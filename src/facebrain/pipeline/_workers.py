@@ -11,6 +11,7 @@ A job process dies with its parent (a killed run leaves nothing writing on).
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import signal
@@ -20,7 +21,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 
-from ..errors import StageError
+from ..errors import StageError, enospc_in_chain
 from ._runner import _thread_limit
 
 __all__ = ["ENV_PROCESSES", "run_in_processes", "stage_processes"]
@@ -84,6 +85,10 @@ def _worker(conn, fn: Callable, args: tuple, threads: int | None, parent: int) -
             out = fn(*args)
         conn.send((True, out))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+        if not isinstance(err, OSError) and enospc_in_chain(err):
+            # a full disk wrapped in another error (torch's zip writer): the cause chain
+            # does not survive pickling, so send the OSError the runner turns into DiskFullError
+            err = OSError(errno.ENOSPC, f"{type(err).__name__}: {err}")
         err.add_note("in a parallel stage process:\n" + traceback.format_exc())
         try:
             conn.send((False, err))

@@ -12,16 +12,29 @@
    path (decode once into a uint8 tensor). The two runs must end with bitwise
    identical weights (tolerance: exact); prints both times and the ratio.
 
+3. ``--stage``: the demo's train stage (``facebrain run``'s stimuli and train
+   stages, built-in config, ``--stage-epochs`` for identity_net and
+   expression_net, default the demo's 15 and 25) with the networks trained one
+   after another (``FACEBRAIN_STAGE_PROCESSES=1``) against side by side (one
+   process per network, ``threads: 1`` each, on 2+ cores). Both must write
+   bitwise identical checkpoints (tolerance: exact); prints both train-stage
+   times and the ratio. Runs instead of 1 and 2.
+
 Timings depend on the machine's load; run it on a quiet machine.
 
 Usage: python benchmarks/bench_training.py [--identities 100 --images 40 --epochs N]
+       python benchmarks/bench_training.py --stage [--stage-epochs 15 25]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,6 +52,56 @@ def _equal(got: torch.Tensor, ref: torch.Tensor) -> bool:
     return bool(np.array_equal(perturb(got.double().numpy()), ref.double().numpy()))
 
 
+def _train_stage(out: Path, epochs: tuple[int, int], processes: str):
+    from facebrain.pipeline import run
+    from facebrain.pipeline._stages import default_stages
+
+    os.environ["FACEBRAIN_STAGE_PROCESSES"] = processes
+    stages = [s for s in default_stages() if s.name in ("stimuli", "train")]
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(None, out=out, stages=stages, log=lines.append,
+                  overrides={"models[0].train.epochs": epochs[0],
+                             "models[1].train.epochs": epochs[1]})
+    return res, lines
+
+
+def stage_main(epochs: tuple[int, int]) -> int:
+    """Train stage one network after another vs side by side; checkpoints must agree."""
+    from facebrain.pipeline._workers import available_cpus
+
+    print(f"torch {torch.__version__}, {available_cpus()} CPUs, demo train stage, epochs "
+          f"identity_net {epochs[0]}, expression_net {epochs[1]}")
+    saved = os.environ.get("FACEBRAIN_STAGE_PROCESSES")
+    runs = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, procs in (("one after another", "1"), ("side by side", "")):
+                c0 = time.process_time()
+                res, lines = _train_stage(Path(tmp) / (procs or "par"), epochs, procs)
+                how = [ln for ln in lines if "processes" in ln]
+                print(f"  {label}: train stage {res.timings['train']:.1f} s "
+                      f"(parent CPU {time.process_time() - c0:.1f} s)"
+                      + (f"; {how[0]}" if how else ""))
+                runs[label] = {m: {f: torch.load(res.dirs["train"] / m / f, weights_only=True)
+                                   ["model"] for f in ("best.pt", "last.pt")}
+                               for m in ("identity_net", "expression_net")}
+                runs[label + " s"] = res.timings["train"]
+    finally:
+        if saved is None:
+            os.environ.pop("FACEBRAIN_STAGE_PROCESSES", None)
+        else:
+            os.environ["FACEBRAIN_STAGE_PROCESSES"] = saved
+    a, b = runs["side by side"], runs["one after another"]
+    same = all(_equal(a[m][f][k], b[m][f][k]) for m in a for f in a[m] for k in a[m][f])
+    print(f"train stage: one after another {runs['one after another s']:.1f} s, side by side "
+          f"{runs['side by side s']:.1f} s, ratio "
+          f"{runs['one after another s'] / runs['side by side s']:.2f}x; "
+          f"checkpoints bitwise equal: {same}")
+    return 0 if same else 1
+
+
 def main(argv=None) -> int:
     from facebrain.models import create
     from facebrain.stimuli import synthetic_identities
@@ -53,7 +116,13 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-epochs", type=int, default=2)
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--stage", action="store_true",
+                    help="time the demo's train stage sequential vs parallel (only)")
+    ap.add_argument("--stage-epochs", type=int, nargs=2, default=(15, 25),
+                    metavar=("IDENTITY", "EXPRESSION"))
     args = ap.parse_args(argv)
+    if args.stage:
+        return stage_main(tuple(args.stage_epochs))
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     n_cls = args.identities

@@ -203,6 +203,7 @@ def test_interrupted_training_resumes_to_the_same_weights(demo, tmp_path, monkey
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit_classifier", dying)
+    monkeypatch.setenv("FACEBRAIN_STAGE_PROCESSES", "1")  # the patch lives in this process
     with pytest.raises(KeyboardInterrupt):
         run(None, out=copy, overrides=_fakes.DEMO_TINY, from_stage="train", log=lambda s: None)
     monkeypatch.setattr(training, "fit_classifier", real)

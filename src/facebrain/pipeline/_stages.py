@@ -272,90 +272,115 @@ def _n_classes(stim, target: str) -> int:
 
 
 def stage_train(ctx: StageContext) -> dict:
-    import torch
+    """Create, train or load every model; trainings run side by side when cores allow.
+
+    Networks train independently (own seed, own folder), so with ``threads: N``
+    on a machine of C cores, ``min(C // N, n)`` of them run at once in separate
+    processes of N threads each (see :func:`stage_processes`); each gives the
+    same weights as when trained alone in this process.
+    """
+    from ._workers import run_in_processes, stage_processes
 
     cfg = ctx.config
-    summary = {}
-    for i, m in enumerate(cfg.models):
-        mdir = ctx.dir / m.name
-        mdir.mkdir(parents=True, exist_ok=True)
-        seed = m.seed if m.seed is not None else cfg.seed + i
-        kw: dict[str, Any] = dict(m.options)
-        info: dict[str, Any] = {"name": m.name, "arch": m.arch, "options": m.options, "seed": seed}
-        if m.train is not None:
-            stim = load_stimuli(ctx, cfg, m.train.stimuli)
-            n_cls = m.num_classes or _n_classes(stim, m.train.target)
-            try:
-                if m.weights is not None:
-                    model = _seeded_create(m.arch, seed, weights=m.weights, num_classes=n_cls,
-                                           new_head=m.new_head,
-                                           **({"sha256": m.sha256} if m.sha256 else {}), **kw)
-                else:
-                    model = _seeded_create(m.arch, seed, num_classes=n_cls, **kw)
-            except Exception as err:
-                raise StageError(f"models[{i}] ({m.name}): {err}") from err
-            t = m.train
-            tseed = t.seed if t.seed is not None else seed
-            common: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size,
-                                          "augment": t.augment, "val_fraction": t.val_fraction,
-                                          "out_dir": mdir, "seed": tseed,
-                                          "resume": (mdir / "last.pt").is_file()}
-            if t.lr is not None:
-                common["lr"] = t.lr
-            if t.optimizer is not None:
-                common["optimizer"] = t.optimizer
-            if t.schedule is not None:
-                common["schedule"] = None if t.schedule.lower() == "none" else t.schedule
-            common.update(t.options)
-            if t.target == "verification":
-                if t.pairs_file is not None:
-                    pairs = api("stimuli", "load_lfw_pairs")(t.pairs_file, stim)
-                else:
-                    pairs = api("training", "sample_pairs")(stim, t.n_pairs, seed=tseed)
-                result = api("training", "fit_siamese")(model, pairs, stim, **common)
-            else:
-                result = api("training", "fit_classifier")(model, stim, target=t.target,
-                                                            **common)
-            from ..training._checkpoint import reconcile_best
+    jobs = [i for i, m in enumerate(cfg.models) if m.train is not None]
+    processes = stage_processes(cfg.threads, len(jobs))
+    done: dict[int, dict] = {}
+    if processes > 1:
+        ctx.log(f"[train] training {len(jobs)} networks in {processes} processes of "
+                f"{cfg.threads} thread(s) each")
+        args = [(cfg, i, ctx.input("stimuli"), ctx.dir) for i in jobs]
+        done = dict(zip(jobs, run_in_processes(_train_model, args, processes, cfg.threads)))
+    return {m.name: done[i] if i in done else _train_model(cfg, i, ctx, ctx.dir)
+            for i, m in enumerate(cfg.models)}
 
-            # best.pt must be the epoch last.pt names as best (a kill between the two
-            # writes is repaired here; best.pt from another run raises)
-            best = reconcile_best(mdir)
-            weights = best if best is not None and best.is_file() else mdir / "last.pt"
-            if not weights.is_file():
-                raise StageError(f"training {m.name!r} wrote no checkpoint into {mdir}")
-            info.update(num_classes=n_cls, weights=weights.name, trained=True,
-                        target=t.target, train_stimuli=t.stimuli)
-            summary[m.name] = _fit_summary(result, mdir)
+
+def _train_model(cfg: Config, i: int, stimuli, stage_dir: Path) -> dict:
+    """Train (or create / load) ``cfg.models[i]`` into ``stage_dir``; its summary entry.
+
+    ``stimuli`` is the stage context or the stimuli stage's folder (in a worker process).
+    """
+    import torch
+
+    m = cfg.models[i]
+    mdir = stage_dir / m.name
+    mdir.mkdir(parents=True, exist_ok=True)
+    seed = m.seed if m.seed is not None else cfg.seed + i
+    kw: dict[str, Any] = dict(m.options)
+    info: dict[str, Any] = {"name": m.name, "arch": m.arch, "options": m.options, "seed": seed}
+    if m.train is not None:
+        stim = load_stimuli(stimuli, cfg, m.train.stimuli)
+        n_cls = m.num_classes or _n_classes(stim, m.train.target)
+        try:
+            if m.weights is not None:
+                model = _seeded_create(m.arch, seed, weights=m.weights, num_classes=n_cls,
+                                       new_head=m.new_head,
+                                       **({"sha256": m.sha256} if m.sha256 else {}), **kw)
+            else:
+                model = _seeded_create(m.arch, seed, num_classes=n_cls, **kw)
+        except Exception as err:
+            raise StageError(f"models[{i}] ({m.name}): {err}") from err
+        t = m.train
+        tseed = t.seed if t.seed is not None else seed
+        common: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size,
+                                      "augment": t.augment, "val_fraction": t.val_fraction,
+                                      "out_dir": mdir, "seed": tseed,
+                                      "resume": (mdir / "last.pt").is_file()}
+        if t.lr is not None:
+            common["lr"] = t.lr
+        if t.optimizer is not None:
+            common["optimizer"] = t.optimizer
+        if t.schedule is not None:
+            common["schedule"] = None if t.schedule.lower() == "none" else t.schedule
+        common.update(t.options)
+        if t.target == "verification":
+            if t.pairs_file is not None:
+                pairs = api("stimuli", "load_lfw_pairs")(t.pairs_file, stim)
+            else:
+                pairs = api("training", "sample_pairs")(stim, t.n_pairs, seed=tseed)
+            result = api("training", "fit_siamese")(model, pairs, stim, **common)
         else:
-            try:
-                if m.weights is not None:
-                    model = _seeded_create(m.arch, seed, weights=m.weights,
-                                           num_classes=m.num_classes, new_head=m.new_head,
-                                           **({"sha256": m.sha256} if m.sha256 else {}), **kw)
-                    info.update(weights=str(Path(m.weights).resolve()),
-                                weights_sha256=cached_file_sha256(m.weights))
-                else:
-                    model = _seeded_create(m.arch, seed, num_classes=m.num_classes, **kw)
-                    with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp, \
-                            open(tmp, "wb") as f:  # a file object: ENOSPC stays an OSError
-                        torch.save(model.state_dict(), f)
-                    info.update(weights="weights.pt")
-                    if getattr(model, "weights_sha256", None):  # packaged pretrained weights
-                        info.update(pretrained_from=model.weights_path,
-                                    pretrained_sha256=model.weights_sha256)
-            except StageError:
-                raise
-            except Exception as err:
-                raise StageError(
-                    f"models[{i}].weights ({m.weights}): cannot be loaded into {m.arch!r}: {err}"
-                ) from err
-            info.update(num_classes=m.num_classes, trained=False)
-            summary[m.name] = {"trained": False, "weights": str(
-                m.weights or info.get("pretrained_from") or "random init")}
-        info["layer_names"] = list(model.layer_names)
-        with atomic_path(mdir / "model.json", suffix=".json") as tmp:
-            tmp.write_text(json.dumps(info, indent=1, default=str))
+            result = api("training", "fit_classifier")(model, stim, target=t.target,
+                                                        **common)
+        from ..training._checkpoint import reconcile_best
+
+        # best.pt must be the epoch last.pt names as best (a kill between the two
+        # writes is repaired here; best.pt from another run raises)
+        best = reconcile_best(mdir)
+        weights = best if best is not None and best.is_file() else mdir / "last.pt"
+        if not weights.is_file():
+            raise StageError(f"training {m.name!r} wrote no checkpoint into {mdir}")
+        info.update(num_classes=n_cls, weights=weights.name, trained=True,
+                    target=t.target, train_stimuli=t.stimuli)
+        summary = _fit_summary(result, mdir)
+    else:
+        try:
+            if m.weights is not None:
+                model = _seeded_create(m.arch, seed, weights=m.weights,
+                                       num_classes=m.num_classes, new_head=m.new_head,
+                                       **({"sha256": m.sha256} if m.sha256 else {}), **kw)
+                info.update(weights=str(Path(m.weights).resolve()),
+                            weights_sha256=cached_file_sha256(m.weights))
+            else:
+                model = _seeded_create(m.arch, seed, num_classes=m.num_classes, **kw)
+                with atomic_path(mdir / "weights.pt", suffix=".pt") as tmp, \
+                        open(tmp, "wb") as f:  # a file object: ENOSPC stays an OSError
+                    torch.save(model.state_dict(), f)
+                info.update(weights="weights.pt")
+                if getattr(model, "weights_sha256", None):  # packaged pretrained weights
+                    info.update(pretrained_from=model.weights_path,
+                                pretrained_sha256=model.weights_sha256)
+        except StageError:
+            raise
+        except Exception as err:
+            raise StageError(
+                f"models[{i}].weights ({m.weights}): cannot be loaded into {m.arch!r}: {err}"
+            ) from err
+        info.update(num_classes=m.num_classes, trained=False)
+        summary = {"trained": False, "weights": str(
+            m.weights or info.get("pretrained_from") or "random init")}
+    info["layer_names"] = list(model.layer_names)
+    with atomic_path(mdir / "model.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(info, indent=1, default=str))
     return summary
 
 

@@ -13,8 +13,8 @@ from torch import nn
 
 from .._utils import stable_hash
 from ..errors import DataFormatError
-from ._augment import LightAugment, describe_augment
-from ._data import ImagePipeline, ImageStore
+from ._common import check_run_args, common_config, fill_doc, prepare
+from ._data import ImageStore
 from ._loop import FitResult, run_epochs
 
 __all__ = ["check_head", "fit_classifier", "split_train_val"]
@@ -126,6 +126,7 @@ def check_head(model: nn.Module, example: torch.Tensor, n_classes: int, target: 
         )
 
 
+@fill_doc
 def fit_classifier(
     model: nn.Module,
     stimuli,
@@ -163,48 +164,13 @@ def fit_classifier(
         Label column (``"identity"``, ``"expression"``, ...). Classes are
         ``stimuli.labels(target)[1]``; they are stored on the model as
         ``model.classes_`` and in each checkpoint.
-    epochs, batch_size, lr : int, int, float
-        Length of the run, images per step, peak learning rate.
-    optimizer : {"adamw", "sgd"}
-        AdamW (weight decay 0.05) or SGD with Nesterov momentum 0.9 (5e-4);
-        biases and norm parameters are not decayed. ``weight_decay`` overrides.
-    schedule : {"onecycle", "cosine", "step", None}
-        One-cycle (25% warm-up) and cosine step every batch; ``"step"`` divides
-        the rate by 10 after 1/2 and 3/4 of the epochs; None keeps it constant.
     label_smoothing : float
         Cross-entropy label smoothing.
-    augment : bool or callable
-        True: :class:`LightAugment` (shift up to 4 px, flip, brightness +-20%);
-        False: none; or ``augment(batch, generator) -> batch`` on float pixel
-        batches (N, C, H, W) in 0..255 using only ``generator`` for randomness.
     val_fraction, val_split
         Validation set, see :func:`split_train_val`: for ``target="identity"``
         held-out *images* of every identity; for other targets held-out
         *identities*; or an explicit column / boolean mask.
-    out_dir : path, optional
-        Folder for ``last.pt`` and ``best.pt`` (written atomically after every
-        epoch) and ``metrics.jsonl``.
-    seed : int
-        Seeds batch order, augmentation, the validation split and any torch
-        randomness inside the model (dropout); the caller's global torch RNG is
-        left untouched.
-    device : str or torch.device
-        Where to train.
-    resume : bool
-        Continue from ``out_dir/last.pt``. The settings must match the
-        checkpoint's (the differing keys are named otherwise); with
-        ``schedule=None`` only, ``epochs`` may grow. On CPU the final weights
-        are bitwise those of an uninterrupted run.
-    num_workers : int
-        DataLoader processes for decoding images.
-    cache : {"auto", True, False}
-        Keep the decoded (resized, uint8) images in memory for the whole fit;
-        ``"auto"`` does so when they need at most 2 GiB. False decodes every
-        image again every epoch.
-    progress : bool
-        Show a tqdm bar with running loss and accuracy.
-    callback : callable, optional
-        Called with each epoch's metrics dict after its checkpoint is written.
+    {run_parameters}
 
     Returns
     -------
@@ -229,13 +195,7 @@ def fit_classifier(
             f"{list(stimuli.table.columns)}. Pass target='identity', 'expression' or another "
             "label column."
         )
-    if int(epochs) < 1 or int(batch_size) < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1; got {epochs!r}, {batch_size!r}")
-    if len(stimuli) == 0:
-        raise ValueError(
-            "the stimulus set is empty: there is nothing to train on. Check the loader's "
-            "path and filters (and its .rejected table)."
-        )
+    check_run_args(epochs, batch_size, stimuli)
     codes, classes = stimuli.labels(target)
     if len(classes) < 2:
         raise ValueError(
@@ -258,15 +218,7 @@ def fit_classifier(
             "pass val_split."
         )
 
-    pipeline = ImagePipeline(getattr(model, "preprocess", None))
-    if augment is True:
-        augment = LightAugment() if pipeline.structured else LightAugment(brightness=0.0)
-    elif augment is False or augment is None:
-        augment = None
-    elif not callable(augment):
-        raise TypeError(f"augment must be True, False or a callable; got {augment!r}")
-
-    model.to(device)
+    pipeline, augment = prepare(model, augment, device)
     train_store = ImageStore(stimuli, pipeline, train_pos, cache=cache,
                              num_workers=num_workers, progress=progress)
     val_store = (ImageStore(stimuli, pipeline, val_pos, cache=cache, num_workers=num_workers,
@@ -309,26 +261,15 @@ def fit_classifier(
         "task": "classifier",
         "target": target,
         "classes": list(classes),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "optimizer": optimizer,
-        "schedule": schedule,
-        "weight_decay": weight_decay,
+        **common_config(model, pipeline, augment, epochs=epochs, batch_size=batch_size, lr=lr,
+                        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
+                        val_fraction=val_fraction, seed=seed),
         "label_smoothing": float(label_smoothing),
-        "augment": describe_augment(augment),
-        "val_fraction": float(val_fraction),
         "val_split": val_split if isinstance(val_split, str) or val_split is None
         else "mask:" + stable_hash(np.asarray(val_split).astype(int).tolist()),
-        "seed": int(seed),
         "stimuli": {"name": stimuli.name, "n": len(stimuli),
                     "train_ids": stable_hash(stimuli.ids[train_pos].tolist()),
                     "val_ids": stable_hash(stimuli.ids[val_pos].tolist())},
-        "model": {"name": getattr(model, "name", type(model).__name__),
-                  "parameters": stable_hash({k: list(v.shape)
-                                             for k, v in model.state_dict().items()})},
-        "preprocess": (pipeline.preprocess.to_dict() if pipeline.structured
-                       else repr(pipeline.preprocess)),
     }
     result = run_epochs(
         model, n_train=len(train_pos), train_step=train_step,

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._utils import stable_hash
-from ._augment import LightAugment, describe_augment
-from ._data import ImagePipeline, ImageStore
+from ._common import check_run_args, common_config, fill_doc, prepare
+from ._data import ImageStore
 from ._loop import FitResult, run_epochs
 from ._pairs import check_pairs
 
@@ -40,6 +40,7 @@ def _split_pairs(pairs: pd.DataFrame, val_fraction: float, seed: int):
     return np.setdiff1d(np.arange(n), val), val
 
 
+@fill_doc
 def fit_siamese(
     model: nn.Module,
     pairs: pd.DataFrame,
@@ -65,6 +66,9 @@ def fit_siamese(
 ) -> FitResult:
     """Train a verification network on same/different pairs (cross-entropy).
 
+    The run options behave as in :func:`fit_classifier` (checkpoints, resume,
+    ``metrics.jsonl``). The two images of a pair are augmented independently.
+
     Parameters
     ----------
     model : nn.Module
@@ -80,12 +84,9 @@ def fit_siamese(
         Pairs held out for validation (stratified by ``same``), unless
         ``val_pairs`` is given. For validation on new people pass
         ``val_pairs`` sampled from other identities.
-
-    Other parameters are those of :func:`fit_classifier` (epochs, batch_size,
-    lr, optimizer, schedule, weight_decay, augment, out_dir, seed, device,
-    resume, num_workers, cache, progress, callback); checkpoints, resume and
-    ``metrics.jsonl`` behave the same. The two images of a pair are augmented
-    independently.
+    val_pairs : DataFrame, optional
+        Validation pairs (same columns as ``pairs``); all of ``pairs`` then train.
+    {run_parameters}
 
     Returns
     -------
@@ -110,10 +111,7 @@ def fit_siamese(
             f"{type(model).__name__} has no forward_pair(a, b) returning same/different "
             "logits; train a verification network such as create('siamese_lfw')."
         )
-    if int(epochs) < 1 or int(batch_size) < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1; got {epochs!r}, {batch_size!r}")
-    if len(stimuli) == 0:
-        raise ValueError("the stimulus set is empty: there is nothing to train on.")
+    check_run_args(epochs, batch_size, stimuli)
     pairs = check_pairs(pairs, stimuli, name="pairs")
     if val_pairs is not None:
         val_pairs = check_pairs(val_pairs, stimuli, name="val_pairs")
@@ -142,14 +140,7 @@ def fit_siamese(
                 torch.from_numpy(np.array(df["same"], dtype=bool).astype(np.int64)))
 
     tl, tr_, ty = index(train_pairs)
-    pipeline = ImagePipeline(getattr(model, "preprocess", None))
-    if augment is True:
-        augment = LightAugment() if pipeline.structured else LightAugment(brightness=0.0)
-    elif augment is False or augment is None:
-        augment = None
-    elif not callable(augment):
-        raise TypeError(f"augment must be True, False or a callable; got {augment!r}")
-    model.to(device)
+    pipeline, augment = prepare(model, augment, device)
     store = ImageStore(stimuli, pipeline, positions, cache=cache, num_workers=num_workers,
                        progress=progress)
 
@@ -188,24 +179,13 @@ def fit_siamese(
 
     config = {
         "task": "siamese",
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "optimizer": optimizer,
-        "schedule": schedule,
-        "weight_decay": weight_decay,
-        "augment": describe_augment(augment),
-        "val_fraction": float(val_fraction),
-        "seed": int(seed),
+        **common_config(model, pipeline, augment, epochs=epochs, batch_size=batch_size, lr=lr,
+                        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
+                        val_fraction=val_fraction, seed=seed),
         "pairs": stable_hash(train_pairs[["left", "right", "same"]].to_numpy().tolist()),
         "val_pairs": (stable_hash(val_pairs[["left", "right", "same"]].to_numpy().tolist())
                       if val_pairs is not None else None),
         "stimuli": {"name": stimuli.name, "n": len(stimuli)},
-        "model": {"name": getattr(model, "name", type(model).__name__),
-                  "parameters": stable_hash({k: list(v.shape)
-                                             for k, v in model.state_dict().items()})},
-        "preprocess": (pipeline.preprocess.to_dict() if pipeline.structured
-                       else repr(pipeline.preprocess)),
     }
     result = run_epochs(
         model, n_train=len(ty), train_step=train_step, validate=validate, config=config,

@@ -1,0 +1,147 @@
+"""Run independent jobs of one stage in parallel processes (the train stage's networks).
+
+Each job runs in a fresh ``spawn`` process with the stage's thread cap, so a job
+computes exactly what it computes in the stage's own process: same code, same
+seeds, same thread count (a training's numbers depend on the thread count, never
+on which process runs it or on what runs beside it). A failing job stops the
+others (their checkpoints are written atomically, so a rerun resumes them) and
+its exception is raised in the parent with the job's traceback attached as a note.
+A job process dies with its parent (a killed run leaves nothing writing on).
+"""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+
+from ..errors import StageError, enospc_in_chain
+from ._runner import _thread_limit
+
+__all__ = ["ENV_PROCESSES", "run_in_processes", "stage_processes"]
+
+#: Environment variable capping the processes of a stage (1: run jobs one after another).
+ENV_PROCESSES = "FACEBRAIN_STAGE_PROCESSES"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def stage_processes(threads: int | None, n_jobs: int) -> int:
+    """How many processes run ``n_jobs`` independent jobs capped at ``threads`` each.
+
+    ``min(n_jobs, cpus // threads)``: jobs run side by side only when the
+    config caps threads (``threads: null`` lets one job use every core) and
+    the cores fit them without oversubscription. ``FACEBRAIN_STAGE_PROCESSES``
+    lowers the number (``1``: one after another, in the stage's own process).
+    """
+    if not threads or n_jobs < 2:
+        return 1
+    n = min(n_jobs, max(1, available_cpus() // int(threads)))
+    raw = os.environ.get(ENV_PROCESSES, "").strip()
+    if raw:
+        try:
+            cap = int(raw)
+        except ValueError:
+            raise StageError(f"{ENV_PROCESSES}={raw!r} is not an integer; unset it or give "
+                             "e.g. 1 (no parallel processes)") from None
+        n = min(n, max(1, cap))
+    return n
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when the parent dies (killed runs leave no orphan writing on)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: poll instead
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+
+
+def _worker(conn, fn: Callable, args: tuple, threads: int | None, parent: int) -> None:
+    _die_with_parent(parent)
+    try:
+        with _thread_limit(threads):
+            out = fn(*args)
+        conn.send((True, out))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+        if not isinstance(err, OSError) and enospc_in_chain(err):
+            # a full disk wrapped in another error (torch's zip writer): the cause chain
+            # does not survive pickling, so send the OSError the runner turns into DiskFullError
+            err = OSError(errno.ENOSPC, f"{type(err).__name__}: {err}")
+        err.add_note("in a parallel stage process:\n" + traceback.format_exc())
+        try:
+            conn.send((False, err))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            conn.send((False, StageError(f"{type(err).__name__}: {err}\n"
+                                         + traceback.format_exc())))
+    finally:
+        conn.close()
+
+
+def run_in_processes(fn: Callable, jobs: Sequence[tuple], processes: int,
+                     threads: int | None) -> list:
+    """``[fn(*args) for args in jobs]``, at most ``processes`` at a time, in order.
+
+    ``fn`` must be importable (a module-level function) and its arguments and
+    result picklable. The first failure terminates the running jobs and is
+    raised here.
+    """
+    ctx = mp.get_context("spawn")
+    results: list = [None] * len(jobs)
+    pending = list(enumerate(jobs))
+    running: dict = {}
+    try:
+        while pending or running:
+            while pending and len(running) < processes:
+                k, args = pending.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker,
+                                   args=(send, fn, tuple(args), threads, os.getpid()),
+                                   name=f"facebrain-job-{k}")
+                proc.start()
+                send.close()
+                running[recv] = (proc, k)
+            for recv in wait(list(running)):
+                proc, k = running.pop(recv)
+                try:
+                    ok, payload = recv.recv()
+                except EOFError:
+                    proc.join()
+                    raise StageError(
+                        f"a parallel stage process (job {k + 1} of {len(jobs)}) died with exit "
+                        f"code {proc.exitcode} before reporting (killed, or out of memory?). "
+                        f"Run again (finished work is kept), or set {ENV_PROCESSES}=1."
+                    ) from None
+                finally:
+                    recv.close()
+                proc.join()
+                if not ok:
+                    raise payload
+                results[k] = payload
+    finally:
+        for recv, (proc, _) in running.items():
+            proc.terminate()
+            proc.join()
+            recv.close()
+    return results

@@ -109,3 +109,21 @@ def test_validate_command_reports_the_bad_option(tmp_path, capsys):
     assert cli.main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "transfer.directions[0].options.reduc: unknown option 'reduc'" in err
+
+
+@pytest.mark.parametrize("head,bad,message", [
+    ("logistic", {"Cc": 1.0}, (r"head_kw\.Cc: unknown option 'Cc' of the 'logistic' head "
+                              r"\(LogisticRegression\)\. Did you mean 'C'\?")),
+    ("fc", {"alpah": 1.0}, r"head_kw\.alpah: unknown option .* Did you mean 'alpha'\?"),
+    ("logistic", {"random_state": 1}, (r"head_kw\.random_state: 'random_state' is set by "
+                                      r"transfer\.directions\[0\]\.seed")),
+    ("fc", {"seed": 1}, r"head_kw\.seed: 'seed' is set by transfer\.directions\[0\]\.seed"),
+])
+def test_head_kw_is_checked_against_the_heads_estimator(head, bad, message):
+    site = "transfer.directions[0]"
+    with pytest.raises(ConfigError, match=rf"^{_re(site)}\.options\.{message}"):
+        load_config(BASE, overrides={f"{site}.head": head, f"{site}.options": {"head_kw": bad}})
+    # the options the test fakes use load (ridge has no seeded parameter)
+    for h, kw in (("ridge", {"alpha": 10.0, "random_state": 0}), ("logistic", {"C": 0.1}),
+                  ("fc", {"max_iter": 20})):
+        load_config(BASE, overrides={f"{site}.head": h, f"{site}.options": {"head_kw": kw}})

@@ -6,7 +6,8 @@ of another room:
 ================================  ==============================================
 ``models[i].options``             the architecture's builder (``models.create``)
 ``models[i].train.options``       ``training.fit_classifier`` / ``fit_siamese``
-``transfer.directions[i].options``  ``transfer.probe``
+``transfer.directions[i].options``  ``transfer.probe``; its ``head_kw`` the head's
+                                  estimator (``transfer.HEADS[head]``)
 ``brain.options``                 ``brain.simulate``
 ================================  ==============================================
 
@@ -77,6 +78,11 @@ def check_options(options: Mapping, fn: Callable, key: str, what: str, *,
     allowed = allowed_options(fn, reserved)
     if allowed is not None:
         allowed = allowed + [e for e in extra if e not in allowed]
+    _check_names(options, allowed, key, what, reserved)
+
+
+def _check_names(options: Mapping, allowed: list[str] | None, key: str, what: str,
+                 reserved: Mapping[str, str]) -> None:
     for opt in options:
         if opt in reserved:
             raise ConfigError(f"{key}.{opt}: {opt!r} is {reserved[opt]}; remove it from "
@@ -90,6 +96,19 @@ def check_options(options: Mapping, fn: Callable, key: str, what: str, *,
 
 def _set_by(key: str, names) -> dict[str, str]:
     return {n: f"set by {key}.{n}" for n in names}
+
+
+def _check_head_kw(head_kw: Mapping, head: str, key: str, seed_key: str) -> None:
+    """``head_kw`` against the parameters of the named head's estimator (scikit-learn
+    ``get_params``); the one the head sets from the seed is refused."""
+    from ..transfer import HEADS
+
+    seed = object()  # estimators store their arguments as given: find the seeded parameter
+    params = HEADS[head](seed).get_params(deep=False)
+    reserved = {k: f"set by {seed_key}" for k, v in params.items() if v is seed}
+    allowed = [k for k in params if k not in reserved]
+    _check_names(head_kw, allowed, key, f"the {head!r} head ({type(HEADS[head](0)).__name__})",
+                 reserved)
 
 
 def check_config_options(cfg) -> None:
@@ -125,6 +144,9 @@ def check_config_options(cfg) -> None:
                         **dict.fromkeys(("acts", "client"), _BY_PIPELINE)}
             check_options(d.options, probe, f"{key}.options", "facebrain.transfer.probe",
                           reserved=reserved)
+            if isinstance(d.options.get("head_kw"), Mapping) and d.options["head_kw"]:
+                _check_head_kw(d.options["head_kw"], d.head, f"{key}.options.head_kw",
+                               f"{key}.seed")
     if cfg.brain.options:
         from ..brain import simulate
 

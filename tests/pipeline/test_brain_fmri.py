@@ -53,8 +53,8 @@ def _stimuli():
 
 
 def _run_brain_stage(tmp_path, monkeypatch, brain):
+    from facebrain._runfolder import read_netcdf
     from facebrain.pipeline import _brain_stages
-    from facebrain.pipeline._stages import load_netcdf
 
     monkeypatch.setattr(_brain_stages, "load_stimuli", lambda ctx, cfg, name: _stimuli())
     cfg = load_config(minimal(brain={"source": "simulate", "subjects": 1, "runs": 2,
@@ -64,7 +64,7 @@ def _run_brain_stage(tmp_path, monkeypatch, brain):
     ctx = StageContext(config=cfg, stage="brain", dir=out, run_dir=tmp_path, inputs={},
                        keys={}, log=lambda msg: None)
     _brain_stages.stage_brain(ctx)
-    return load_netcdf(out / "responses.nc")["responses"]
+    return read_netcdf(out / "responses.nc")["responses"]
 
 
 def test_brain_stage_passes_confounds_and_timing(tmp_path, monkeypatch):

@@ -142,12 +142,12 @@ TINY = {
 def fake_report(monkeypatch):
     """A quick report stage: the real results.nc, a one-line report.html."""
     from facebrain import report
+    from facebrain._runfolder import write_results
     from facebrain.report._build import collect_run, result_groups
-    from facebrain.report._results import write_results
 
     state = {"fail": False}
 
-    def build(ctx):
+    def build(ctx, **kw):
         if state["fail"]:
             raise RuntimeError("figure failed")
         write_results(result_groups(collect_run(ctx, figures=False)), ctx.dir / "results.nc")

@@ -80,7 +80,10 @@ def model_seed(config, name: str) -> int:
     for i, m in enumerate(config.models):
         if m.name == name:
             return int(m.seed) if m.seed is not None else int(config.seed) + i
-    raise KeyError(f"no model named {name!r}; models are {[m.name for m in config.models]}")
+    from ..errors import MissingKeyError
+
+    raise MissingKeyError(f"no model named {name!r}; models are "
+                          f"{[m.name for m in config.models]}")
 
 
 def untrained_twin(model_config, seed: int, *, num_classes: int | None = None):

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._runfolder import (
+    REFERENCE,
+    RESPONSES,
+    load_activations,
+    read_responses,
+    stage_file,
+    write_netcdf,
+)
 from ._config import Config
 from ._runner import StageContext, StageError
-from ._stages import (
-    REFERENCE,
-    _model_names,
-    _with_client,
-    api,
-    load_activations,
-    load_netcdf,
-    load_stimuli,
-    save_netcdf,
-)
+from ._stages import _model_names, load_stimuli
 
 __all__ = ["load_responses", "stage_brain", "stage_encoding", "stage_rsa", "standardize_units"]
 
@@ -58,15 +56,13 @@ def _driver_value(ctx: StageContext, roi: str, d, stim):
 
 
 def stage_brain(ctx: StageContext) -> dict:
+    from ..brain import concat_responses, load_bids, roi_responses, simulate, single_trial_betas
+
     cfg = ctx.config
     b = cfg.brain
     stim = load_stimuli(ctx, cfg, b.stimuli)
     seed = b.seed if b.seed is not None else cfg.seed
-    brain = importlib.import_module("facebrain.brain")
-    for name in ("single_trial_betas", "roi_responses", "load_bids", "concat_responses"):
-        api("brain", name)
     if b.source == "simulate":
-        simulate = api("brain", "simulate")
         drivers = {roi: _driver_value(ctx, roi, d, stim) for roi, d in b.drivers.items()}
         rois = b.rois if b.rois is not None else (list(drivers) or None)
         root = ctx.dir / "bids"
@@ -84,7 +80,7 @@ def stage_brain(ctx: StageContext) -> dict:
         source = str(root)
     parts = []
     for sub in subjects:
-        data = brain.load_bids(root, subject=sub, task=task, space=b.space,
+        data = load_bids(root, subject=sub, task=task, space=b.space,
                                derivatives=derivatives)
         reference = data.runs[0]
         rois = _rois_for(root, sub, b, derivatives, reference)
@@ -92,7 +88,7 @@ def stage_brain(ctx: StageContext) -> dict:
         conf = _confounds_for(b, data)
         # fMRIPrep's cosine basis replaces nilearn's drift (both would make the design singular)
         drift = None if conf and "high_pass" in conf["strategy"] else "cosine"
-        betas, _ = brain.single_trial_betas(
+        betas, _ = single_trial_betas(
             data, method=b.method, hrf_model=b.hrf_model, high_pass=b.high_pass, mask=mask,
             average_repeats=False, stimuli=stim, confounds=conf, drift_model=drift,
             signal_scaling=b.signal_scaling, slice_time_ref=b.slice_time_ref,
@@ -100,12 +96,12 @@ def stage_brain(ctx: StageContext) -> dict:
         ctx.log(f"[brain] sub-{sub}: confounds {betas.attrs['confounds']}, "
                 f"{betas.attrs['n_confounds']} columns per run; slice_time_ref "
                 f"{betas.attrs['slice_time_ref']:g} ({betas.attrs['slice_time_ref_source']})")
-        parts.append(brain.roi_responses(betas, rois, subject=sub, source=source))
+        parts.append(roi_responses(betas, rois, subject=sub, source=source))
         ctx.log(f"[brain] sub-{sub}: {parts[-1].sizes['voxel']} ROI voxels, "
                 f"{parts[-1].sizes['stimulus']} stimuli")
-    responses = brain.concat_responses(parts) if len(parts) > 1 else parts[0]
+    responses = concat_responses(parts) if len(parts) > 1 else parts[0]
     responses.name = "responses"
-    save_netcdf(responses.to_dataset(name="responses"), ctx.dir / "responses.nc")
+    write_netcdf(responses.to_dataset(name="responses"), ctx.dir / RESPONSES)
     return {"subjects": subjects, "n_voxels": int(responses.sizes["voxel"]),
             "n_stimuli": int(responses.sizes["stimulus"]),
             "rois": sorted(set(map(str, responses["roi"].values)))}
@@ -141,15 +137,16 @@ def _subjects(root: Path, subjects) -> list[str]:
 
 def _rois_for(root: Path, subject: str, b, derivatives, reference):
     """ROIs for one subject: masks from the config, the dataset's ROI masks, or MNI spheres."""
-    brain = importlib.import_module("facebrain.brain")
+    from ..brain import default_rois, load_roi_masks, rois_from_masks
+
     if b.masks:
-        return brain.rois_from_masks({k: str(v) for k, v in b.masks.items()}, reference)
+        return rois_from_masks({k: str(v) for k, v in b.masks.items()}, reference)
     deriv = Path(derivatives) if derivatives else Path(root) / "derivatives"
     roi_dir = deriv / "facebrain-rois"
     if roi_dir.is_dir():
-        rois = brain.load_roi_masks(roi_dir, subject, reference)
+        rois = load_roi_masks(roi_dir, subject, reference)
     else:
-        rois = brain.default_rois(reference, names=b.rois)
+        rois = default_rois(reference, names=b.rois)
     if b.rois is not None:
         missing = [r for r in b.rois if r not in rois]
         if missing:
@@ -177,8 +174,12 @@ def _union_mask(rois: dict, reference):
 
 
 def load_responses(brain_dir: Path):
-    ds = load_netcdf(Path(brain_dir) / "responses.nc")
-    return ds["responses"]
+    """The brain stage's BrainResponses; a StageError when the stage wrote none."""
+    responses = read_responses(brain_dir)
+    if responses is None:
+        raise StageError(f"the brain stage's folder {brain_dir} has no {RESPONSES}; rerun with "
+                         "--from brain.")
+    return responses
 
 
 # ------------------------------------------------------------- rsa / encoding
@@ -223,7 +224,8 @@ def _baseline_acts(ctx: StageContext, baselines: list[str], responses, pixel_siz
                                      reduce=reduce if isinstance(reduce, str) else None,
                                      seed=cfg.seed)
     if "untrained" in baselines:
-        extract = api("activations", "extract")
+        from ..activations import extract
+
         for name in models:
             m = cfg.model(name)
             if m.train is None and m.weights is None:
@@ -253,9 +255,9 @@ def _select_and_save(ctx: StageContext, stage: str, results: dict, point: str, b
     from .._selection import network_contrasts, select_candidates
 
     pooled = select_candidates(results, point, boot, roi_dim=roi_dim, ci=ci, what=stage)
-    save_netcdf(pooled, ctx.dir / f"{stage}__selection.nc")
+    write_netcdf(pooled, stage_file(ctx.dir, stage, "selection"))
     con = network_contrasts(pooled, _contrast_pairs(ctx.config, list(results)), ci=ci)
-    save_netcdf(con, ctx.dir / f"{stage}__contrasts.nc")
+    write_netcdf(con, stage_file(ctx.dir, stage, "contrasts"))
     return selection_summary(pooled)
 
 
@@ -307,7 +309,7 @@ def _scorable_layers(ctx: StageContext, stage: str, name: str, acts, wanted, *, 
     for lyr, why in bad.items():
         msg = (f"{stage}: {name} layer {lyr!r} is {why}{consequence} (the other layers are "
                "scored)")
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
         ctx.log(f"[{stage}] warning: {msg}")
     if len(bad) == len(layers):
         what = "non-finite" if constant_ok else "constant or non-finite"
@@ -316,42 +318,65 @@ def _scorable_layers(ctx: StageContext, stage: str, name: str, acts, wanted, *, 
     return layers, bad
 
 
-def stage_rsa(ctx: StageContext) -> dict:
-    cfg = ctx.config
-    r = cfg.rsa
-    compare = api("rsa", "compare")
+def _score_candidates(ctx: StageContext, stage: str, section,
+                      score: Callable[[Any, list[str], Any], Any],
+                      per_roi: Callable[[Any], Any], *, constant_ok: bool, consequence: str,
+                      point: str, boot: str, roi_dim: str, keep_baselines: bool = False) -> dict:
+    """The loop shared by the rsa and encoding stages.
+
+    For every candidate (networks, reference features, baselines) the scorable
+    layers are ``score(acts, layers, responses)``-d; degenerate layers come back
+    as NaN rows (attr ``nan_layers``). Each result is written as
+    ``{stage}__{candidate}.nc``; then every candidate is pooled and selected per
+    ROI (``point`` / ``boot`` variables over ``roi_dim``). ``keep_baselines``
+    also writes the baselines' features (``baseline__{name}.nc``, for the
+    report's RDM figure). Returns the stage summary (best layer per ROI from
+    ``per_roi(result)``, and ``_selection``).
+    """
     responses = load_responses(ctx.input("brain"))
-    cands, baselines = _stage_candidates(ctx, r, responses)
-    for name in baselines:  # kept for the report's RDM figure
-        save_netcdf(cands[name], ctx.dir / f"baseline__{name}.nc")
+    cands, baselines = _stage_candidates(ctx, section, responses)
+    if keep_baselines:
+        for name in baselines:
+            write_netcdf(cands[name], stage_file(ctx.dir, "baseline", name))
     summary: dict[str, Any] = {}
     results = {}
     for name, acts in cands.items():
-        layers, bad = _scorable_layers(
-            ctx, "rsa", name, acts, r.layers, keep_all=name in baselines, constant_ok=False,
-            consequence=" across the brain's stimuli; its RDM is undefined, so it is scored NaN")
+        layers, bad = _scorable_layers(ctx, stage, name, acts, section.layers,
+                                       keep_all=name in baselines, constant_ok=constant_ok,
+                                       consequence=consequence)
         if not layers:
             continue
-        acts = acts[[lyr for lyr in layers if lyr not in bad]]
-        if r.standardize:
-            acts = standardize_units(acts)
-        kw = _with_client(compare, {"method": r.method, "bootstrap": r.bootstrap, "over": r.over,
-                                        "noise_ceiling": r.noise_ceiling,
-                                        "seed": r.seed if r.seed is not None else cfg.seed},
-                          ctx.client)
-        if "rdm_method" in inspect.signature(compare).parameters:
-            kw["rdm_method"] = r.rdm_method
-        res = compare(acts, responses, **kw)
+        res = score(acts, [lyr for lyr in layers if lyr not in bad], responses)
         if bad:  # the degenerate layers as NaN rows, in the extracted order
             res = res.reindex(layer=layers)
             res.attrs["nan_layers"] = sorted(bad)
         res.attrs["model"] = name
-        save_netcdf(res, ctx.dir / f"rsa__{name}.nc")
+        write_netcdf(res, stage_file(ctx.dir, stage, name))
         results[name] = res
-        summary[name] = _best_per_roi(res["score_mean"])
-    summary["_selection"] = _select_and_save(ctx, "rsa", results, "score_mean",
-                                             "bootstrap_score", "roi")
+        summary[name] = _best_per_roi(per_roi(res))
+    summary["_selection"] = _select_and_save(ctx, stage, results, point, boot, roi_dim)
     return summary
+
+
+def stage_rsa(ctx: StageContext) -> dict:
+    """Compare every candidate's layer RDMs with the brain's ROI RDMs (``rsa.compare``)."""
+    from ..rsa import compare
+
+    cfg = ctx.config
+    r = cfg.rsa
+
+    def score(acts, layers, responses):
+        acts = acts[layers]
+        if r.standardize:
+            acts = standardize_units(acts)
+        return compare(acts, responses, method=r.method, rdm_method=r.rdm_method,
+                       bootstrap=r.bootstrap, over=r.over, noise_ceiling=r.noise_ceiling,
+                       seed=r.seed if r.seed is not None else cfg.seed, client=ctx.client)
+
+    return _score_candidates(
+        ctx, "rsa", r, score, lambda res: res["score_mean"], constant_ok=False,
+        consequence=" across the brain's stimuli; its RDM is undefined, so it is scored NaN",
+        point="score_mean", boot="bootstrap_score", roi_dim="roi", keep_baselines=True)
 
 
 def _selected_layers(acts, wanted: list[str] | None, name: str, *,
@@ -405,36 +430,22 @@ def _best_per_roi(score) -> dict:
 
 
 def stage_encoding(ctx: StageContext) -> dict:
+    """Voxelwise encoding of every candidate's layers (``encoding.evaluate``)."""
+    from ..encoding import evaluate
+
     cfg = ctx.config
     e = cfg.encoding
-    evaluate = api("encoding", "evaluate")
-    responses = load_responses(ctx.input("brain"))
-    cands, baselines = _stage_candidates(ctx, e, responses)
-    summary: dict[str, Any] = {}
-    results = {}
-    for name, acts in cands.items():
-        # a constant layer is a valid regressor (it explains nothing); NaN/inf is not
-        layers, bad = _scorable_layers(ctx, "encoding", name, acts, e.layers,
-                                       keep_all=name in baselines, constant_ok=True,
-                                       consequence="; it is scored NaN")
-        if not layers:
-            continue
-        kw: dict[str, Any] = {"layers": [lyr for lyr in layers if lyr not in bad], "cv": e.cv,
-                              "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}
-        if e.alphas is not None:
-            kw["alphas"] = np.asarray(e.alphas)
-        if "bootstrap" in inspect.signature(evaluate).parameters:
-            kw["bootstrap"] = e.bootstrap
-        kw = _with_client(evaluate, kw, ctx.client)
-        res = evaluate(acts, responses, **kw)
-        if bad:
-            res = res.reindex(layer=layers)
-            res.attrs["nan_layers"] = sorted(bad)
-        res.attrs["model"] = name
-        save_netcdf(res, ctx.dir / f"encoding__{name}.nc")
-        results[name] = res
-        r2 = res["r2"].groupby("roi").mean("voxel")
-        summary[name] = _best_per_roi(r2.transpose("layer", "roi"))
-    summary["_selection"] = _select_and_save(ctx, "encoding", results, "r2_roi",
-                                             "bootstrap_r2", "region")
-    return summary
+    alphas = {} if e.alphas is None else {"alphas": np.asarray(e.alphas)}
+
+    def score(acts, layers, responses):
+        return evaluate(acts, responses, layers=layers, cv=e.cv, n_folds=e.n_folds,
+                        inner_cv=e.inner_cv, seed=cfg.seed, bootstrap=e.bootstrap,
+                        client=ctx.client, **alphas)
+
+    def per_roi(res):
+        return res["r2"].groupby("roi").mean("voxel").transpose("layer", "roi")
+
+    # a constant layer is a valid regressor (it explains nothing); NaN/inf is not
+    return _score_candidates(ctx, "encoding", e, score, per_roi, constant_ok=True,
+                             consequence="; it is scored NaN", point="r2_roi",
+                             boot="bootstrap_r2", roi_dim="region")

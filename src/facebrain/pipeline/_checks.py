@@ -108,9 +108,12 @@ def _unknown_layer(key: str, layer: str, have: list[str], where: str) -> ConfigE
 
 def check_values(cfg) -> None:
     """Raise :class:`ConfigError` naming the key of the first bad value in ``cfg``."""
+    from ._options import check_config_options
+
     check_name(cfg.name, "name")
     for name in cfg.stimuli:
         check_name(name, f"stimuli.{name}")
+    check_config_options(cfg)
     for i, m in enumerate(cfg.models):
         key = f"models[{i}]"
         check_name(m.name, f"{key}.name")
@@ -169,15 +172,12 @@ def _check_brain(cfg) -> None:
 
 
 def _check_rsa_encoding(cfg) -> None:
-    try:
-        from ..rsa._kernels import COMPARISONS
-        from ..rsa._rdm import RDM_METHODS
-    except ImportError:  # pragma: no cover - rsa room always importable
-        COMPARISONS, RDM_METHODS = None, None
+    from ..rsa._kernels import COMPARISONS
+    from ..rsa._rdm import RDM_METHODS
+
     r = cfg.rsa
-    if COMPARISONS is not None:
-        _one_of(r.method, sorted(COMPARISONS), "rsa.method")
-        _one_of(r.rdm_method, RDM_METHODS, "rsa.rdm_method")
+    _one_of(r.method, sorted(COMPARISONS), "rsa.method")
+    _one_of(r.rdm_method, RDM_METHODS, "rsa.rdm_method")
     _positive(r.bootstrap, "rsa.bootstrap", minimum=0)
     from ..encoding._evaluate import CV_SCHEMES
 

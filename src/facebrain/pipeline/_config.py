@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..errors import MissingKeyError
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
 __all__ = [
@@ -548,10 +549,8 @@ class Config:
                 check_models(f"brain.drivers.{roi}.model", [d.model])
         check_models("rsa.models", self.rsa.models)
         check_models("encoding.models", self.encoding.models)
-        try:
-            from ..models import list_models
-        except ImportError:  # pragma: no cover - models room always importable
-            return
+        from ..models import list_models
+
         known = list_models()
         if known:
             import difflib
@@ -572,10 +571,12 @@ class Config:
 
     # ------------------------------------------------------------------ helpers
     def model(self, name: str) -> ModelConfig:
+        """The ``models`` entry named ``name`` (:class:`MissingKeyError` naming the others)."""
         for m in self.models:
             if m.name == name:
                 return m
-        raise KeyError(name)
+        raise MissingKeyError(f"no model named {name!r}; models are "
+                              f"{[m.name for m in self.models]}")
 
     def to_dict(self) -> dict:
         """Plain, YAML/JSON-friendly data (paths as strings)."""

@@ -543,8 +543,8 @@ def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bo
 
 def _results_from_stages(run_dir, cfg, keys, dirs, timings, statuses) -> Path | None:
     """``results.nc`` from the finished stages' outputs (no report, or it failed)."""
+    from .._runfolder import write_results
     from ..report._build import collect_run, result_groups
-    from ..report._results import write_results
 
     ctx = StageContext(config=cfg, stage="results", dir=run_dir, run_dir=run_dir,
                        inputs={k: v for k, v in dirs.items() if v is not None},

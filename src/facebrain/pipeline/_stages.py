@@ -3,20 +3,20 @@
 Each stage function reads its config section and its inputs' folders and
 writes its outputs into ``ctx.dir``. Outputs are plain files (CSV, JSON,
 PyTorch state dicts, zarr stores, netCDF), so they can be opened without
-facebrain. The public APIs of the other rooms are looked up when a stage
-runs; a missing one stops that stage with a clear "not available" error.
+facebrain. The other rooms are imported by name inside the stage functions
+(so ``import facebrain.pipeline`` stays light); files shared with the report
+go through :mod:`facebrain._runfolder`.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._runfolder import REFERENCE, load_activations, stage_file, write_netcdf
 from .._utils import atomic_path, stable_hash
 from ._config import Config, ModelConfig, StimulusConfig
 from ._runner import (
@@ -35,86 +35,51 @@ __all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "l
 
 STAGE_NAMES = ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding", "report")
 
-#: name of the pseudo-model holding label and pixel features (reference rows)
-REFERENCE = "reference"
-
-
-def api(module: str, name: str):
-    """``facebrain.<module>.<name>``, or a StageError saying it is not available."""
-    try:
-        mod = importlib.import_module(f"facebrain.{module}")
-    except ImportError as err:
-        raise StageError(
-            f"facebrain.{module} is not available in this installation ({err}); the pipeline "
-            f"needs facebrain.{module}.{name}."
-        ) from err
-    fn = getattr(mod, name, None)
-    if fn is None:
-        raise StageError(
-            f"facebrain.{module}.{name} is not available yet in this installation; the pipeline "
-            "stage that needs it cannot run."
-        )
-    return fn
-
-
-def _with_client(fn, kwargs: dict, client) -> dict:
-    """Add ``client=`` only when the function accepts it and a client is set."""
-    if client is not None:
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):  # pragma: no cover
-            params = {}
-        if "client" in params:
-            kwargs = dict(kwargs, client=client)
-    return kwargs
-
-
-def save_netcdf(ds, path: Path) -> Path:
-    from ..report._results import write_netcdf
-
-    return write_netcdf(ds, path)
-
-
-def load_netcdf(path: Path):
-    import xarray as xr
-
-    return xr.load_dataset(path, engine="h5netcdf")
-
 
 # --------------------------------------------------------------------- stimuli
 def build_stimulus_set(spec: StimulusConfig, seed: int):
     """Build (or load) the StimulusSet described by one ``stimuli.<name>`` entry."""
+    from ..stimuli import (
+        StimulusSet,
+        from_table,
+        handle_duplicates,
+        load_fer2013,
+        load_folder,
+        load_kdef,
+        load_lfw,
+        load_vggface2,
+        synthetic_identities,
+        synthetic_kdef,
+    )
+
     s = spec.seed if spec.seed is not None else seed
     src = spec.source
     opts = loader_kwargs(spec)
     if src == "synthetic_kdef":
-        stim = api("stimuli", "synthetic_kdef")(seed=s, image_size=spec.image_size)
+        stim = synthetic_kdef(seed=s, image_size=spec.image_size)
     elif src == "synthetic_identities":
-        stim = api("stimuli", "synthetic_identities")(
-            spec.n_identities, spec.images_per_identity, seed=s, image_size=spec.image_size)
+        stim = synthetic_identities(spec.n_identities, spec.images_per_identity, seed=s,
+                                    image_size=spec.image_size)
     elif src == "kdef":
-        stim = api("stimuli", "load_kdef")(
-            spec.root, views=spec.views, expressions=spec.expressions, sessions=spec.sessions,
-            **opts)
+        stim = load_kdef(spec.root, views=spec.views, expressions=spec.expressions,
+                         sessions=spec.sessions, **opts)
     elif src == "lfw":
-        stim = api("stimuli", "load_lfw")(spec.root, **opts)
+        stim = load_lfw(spec.root, **opts)
     elif src == "folder":
-        stim = api("stimuli", "load_folder")(spec.root, spec.pattern, **opts)
+        stim = load_folder(spec.root, spec.pattern, **opts)
     elif src == "manifest":
-        from ..stimuli import StimulusSet
-
         stim = StimulusSet.load_manifest(spec.path)
     elif src == "table":
-        stim = api("stimuli", "from_table")(spec.path, spec.root, **opts)
+        stim = from_table(spec.path, spec.root, **opts)
     elif src == "fer2013":
-        stim = api("stimuli", "load_fer2013")(spec.path, **opts)
+        stim = load_fer2013(spec.path, **opts)
     elif src == "vggface2":
-        stim = api("stimuli", "load_vggface2")(
-            spec.root, spec.split, max_per_identity=spec.max_per_identity, **opts)
+        stim = load_vggface2(spec.root, spec.split, max_per_identity=spec.max_per_identity,
+                             **opts)
     else:  # pragma: no cover - Literal-checked by the config
         raise StageError(f"unknown stimulus source {src!r}")
     if spec.on_duplicate is not None and "on_duplicate" not in opts:
-        stim = api("stimuli", "handle_duplicates")(stim, spec.on_duplicate)
+        stim = handle_duplicates(stim, spec.on_duplicate)
     table = stim.table
     mask = np.ones(len(stim), dtype=bool)
     for col, wanted in (("view", spec.views), ("expression", spec.expressions),
@@ -259,7 +224,8 @@ def _train_fingerprint(cfg: Config):
 def _seeded_create(arch: str, seed: int, **kwargs):
     import torch
 
-    create = api("models", "create")
+    from ..models import create
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return create(arch, **kwargs)
@@ -332,16 +298,21 @@ def _train_model(cfg: Config, i: int, stimuli, stage_dir: Path) -> dict:
         if t.schedule is not None:
             common["schedule"] = None if t.schedule.lower() == "none" else t.schedule
         common.update(t.options)
+        from ..training import fit_classifier, fit_siamese
+        from ..training._checkpoint import reconcile_best
+
         if t.target == "verification":
             if t.pairs_file is not None:
-                pairs = api("stimuli", "load_lfw_pairs")(t.pairs_file, stim)
+                from ..stimuli import load_lfw_pairs
+
+                pairs = load_lfw_pairs(t.pairs_file, stim)
             else:
-                pairs = api("training", "sample_pairs")(stim, t.n_pairs, seed=tseed)
-            result = api("training", "fit_siamese")(model, pairs, stim, **common)
+                from ..training import sample_pairs
+
+                pairs = sample_pairs(stim, t.n_pairs, seed=tseed)
+            result = fit_siamese(model, pairs, stim, **common)
         else:
-            result = api("training", "fit_classifier")(model, stim, target=t.target,
-                                                        **common)
-        from ..training._checkpoint import reconcile_best
+            result = fit_classifier(model, stim, target=t.target, **common)
 
         # best.pt must be the epoch last.pt names as best (a kill between the two
         # writes is repaired here; best.pt from another run raises)
@@ -407,9 +378,10 @@ def load_model(train_dir: Path, name: str):
     info = json.loads((mdir / "model.json").read_text())
     weights = info["weights"]
     path = Path(weights) if Path(weights).is_absolute() else mdir / weights
+    from ..models import create
+
     kw = dict(info.get("options") or {})
-    model = api("models", "create")(info["arch"], weights=path, num_classes=info.get("num_classes"),
-                                    **kw)
+    model = create(info["arch"], weights=path, num_classes=info.get("num_classes"), **kw)
     model.name = info["arch"]
     model.eval()
     return model, info
@@ -425,22 +397,21 @@ def _layers_for(cfg: Config, m: ModelConfig, layer_names) -> list[str]:
 
 
 def stage_extract(ctx: StageContext) -> dict:
+    from ..activations import extract
+
     cfg = ctx.config
     stim = load_stimuli(ctx, cfg, cfg.extract.stimuli)
-    extract = api("activations", "extract")
     summary = {}
     for m in cfg.models:
         model, info = load_model(ctx.input("train"), m.name)
         layers = _layers_for(cfg, m, info["layer_names"])
-        kw = _with_client(extract, {"reduce": cfg.extract.reduce, "batch_size": cfg.extract.batch_size,
-                                        "device": cfg.extract.device, "store": ctx.dir / f"{m.name}.zarr",
-                                        "resume": True}, ctx.client)
-        if cfg.extract.pca_fit_on is not None:
-            kw["pca_fit_on"] = cfg.extract.pca_fit_on
-        acts = extract(model, stim, layers, **kw)
+        acts = extract(model, stim, layers, reduce=cfg.extract.reduce,
+                       batch_size=cfg.extract.batch_size, device=cfg.extract.device,
+                       store=ctx.dir / f"{m.name}.zarr", resume=True, client=ctx.client,
+                       pca_fit_on=cfg.extract.pca_fit_on)
         summary[m.name] = {"layers": list(acts.data_vars), "n_stimuli": int(acts.sizes["stimulus"])}
     ref = reference_features(stim)
-    save_netcdf(ref, ctx.dir / f"{REFERENCE}.nc")
+    write_netcdf(ref, stage_file(ctx.dir, REFERENCE))
     summary[REFERENCE] = {"layers": list(ref.data_vars)}
     return summary
 
@@ -489,33 +460,6 @@ def _version() -> str:
     return __version__
 
 
-def load_activations(extract_dir: Path, name: str):
-    """Open the Activations of model ``name`` (or the reference features)."""
-    extract_dir = Path(extract_dir)
-    if name == REFERENCE:
-        return load_netcdf(extract_dir / f"{REFERENCE}.nc")
-    store = extract_dir / f"{name}.zarr"
-    try:
-        opener = api("activations", "open_activations")
-    except StageError:
-        opener = None
-    if opener is not None:
-        ds = opener(store)
-    else:
-        try:  # the store class of the activations room knows its private markers
-            from ..activations._store import ActivationStore
-
-            ds = ActivationStore(store).open()
-        except ImportError:  # pragma: no cover
-            import xarray as xr
-
-            ds = xr.open_zarr(str(store), consolidated=None)
-    private = [v for v in ds.data_vars if str(v).startswith("_")]
-    ds = ds.drop_vars(private)
-    ds.attrs.pop("facebrain_fingerprint", None)
-    return ds
-
-
 def _model_names(cfg: Config, wanted: list[str] | None) -> list[str]:
     return list(wanted) if wanted is not None else [m.name for m in cfg.models]
 
@@ -528,21 +472,14 @@ def stage_transfer(ctx: StageContext) -> dict:
     return run_transfer(ctx)
 
 
-def _as_dataset(obj, name: str):
-    import xarray as xr
-
-    if isinstance(obj, xr.DataArray):
-        return obj.to_dataset(name=obj.name or name)
-    if isinstance(obj, xr.Dataset):
-        return obj
-    raise StageError(f"{name} returned {type(obj).__name__}; expected an xarray object")
-
-
 # ---------------------------------------------------------------------- report
 def stage_report(ctx: StageContext) -> dict:
     from ..report import build_report
 
-    return build_report(ctx)
+    stim = None
+    if ctx.inputs.get("stimuli") is not None:  # the contact sheet's faces
+        stim = load_stimuli(ctx, ctx.config, ctx.config.extract.stimuli)
+    return build_report(ctx, stimuli=stim)
 
 
 def _without_runtime(d: dict) -> dict:
@@ -583,22 +520,26 @@ def default_stages() -> list[Stage]:
               resumable=True, code=("pipeline", "models", "training")),
         Stage("extract", stage_extract, ("stimuli", "train"),
               lambda c: {"extract": c.extract, "layers": {m.name: m.layers for m in c.models}},
-              heavy=True, resumable=True, version="2", code=("pipeline", "models", "activations")),
+              heavy=True, resumable=True, version="2",
+              code=("pipeline", "models", "activations", "_runfolder.py")),
         Stage("transfer", stage_transfer, ("stimuli", "train", "extract"), lambda c: c.transfer,
               heavy=True, enabled=lambda c: bool(c.transfer.directions) or c.transfer.disentangle,
-              code=("pipeline", "transfer", "models", "activations")),
+              code=("pipeline", "transfer", "models", "activations", "_runfolder.py")),
         Stage("brain", stage_brain, ("stimuli", "extract"), lambda c: c.brain, _brain_fingerprint,
-              enabled=lambda c: c.brain.source != "none", code=("pipeline", "brain")),
+              enabled=lambda c: c.brain.source != "none",
+              code=("pipeline", "brain", "_runfolder.py")),
         Stage("rsa", stage_rsa, ("stimuli", "train", "extract", "brain"), lambda c: c.rsa,
               heavy=True,
               enabled=lambda c: c.rsa.enabled and c.brain.source != "none",
-              code=("pipeline", "rsa", "activations", "models", "_selection.py")),
+              code=("pipeline", "rsa", "activations", "models", "_selection.py",
+                    "_runfolder.py")),
         Stage("encoding", stage_encoding, ("stimuli", "train", "extract", "brain"),
               lambda c: c.encoding, heavy=True,
               enabled=lambda c: c.encoding.enabled and c.brain.source != "none",
-              code=("pipeline", "encoding", "activations", "models", "_selection.py")),
+              code=("pipeline", "encoding", "activations", "models", "_selection.py",
+                    "_runfolder.py")),
         Stage("report", stage_report,
               ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding"),
               lambda c: {"report": c.report, "config": _without_runtime(c.to_dict())},
-              enabled=lambda c: c.report.enabled, code=("pipeline", "report")),
+              enabled=lambda c: c.report.enabled, code=("pipeline", "report", "_runfolder.py")),
     ]

@@ -12,26 +12,34 @@ import inspect
 
 from ._typed import ConfigError
 
-__all__ = ["LOADERS", "check_loader_options", "loader_kwargs"]
+__all__ = ["check_loader_options", "loader", "loader_kwargs"]
 
-#: source -> name of its loader in :mod:`facebrain.stimuli` (None: no loader options)
-LOADERS = {
-    "kdef": "load_kdef", "lfw": "load_lfw", "folder": "load_folder", "table": "from_table",
-    "fer2013": "load_fer2013", "vggface2": "load_vggface2", "manifest": None,
-    "synthetic_kdef": None, "synthetic_identities": None,
-}
 #: sources without image files: no duplicate check, no alignment cache by file
 _GENERATED = {"synthetic_kdef", "synthetic_identities", "fer2013"}
 
 
-def _loader_params(source: str) -> list[str]:
-    name = LOADERS.get(source)
-    if name is None:
-        return []
-    import facebrain.stimuli as st
+def loader(source: str):
+    """The :mod:`facebrain.stimuli` loader of ``source``.
 
-    fn = getattr(st, name, None)
-    if fn is None:  # pragma: no cover - every loader is public
+    None for sources without loader options (``manifest`` and the synthetic presets).
+    """
+    from ..stimuli import (
+        from_table,
+        load_fer2013,
+        load_folder,
+        load_kdef,
+        load_lfw,
+        load_vggface2,
+    )
+
+    loaders = {"kdef": load_kdef, "lfw": load_lfw, "folder": load_folder,
+               "table": from_table, "fer2013": load_fer2013, "vggface2": load_vggface2}
+    return loaders.get(source)
+
+
+def _loader_params(source: str) -> list[str]:
+    fn = loader(source)
+    if fn is None:
         return []
     return [p.name for p in inspect.signature(fn).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY]

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._runfolder import load_activations, stage_file, write_netcdf
 from ._baselines import PIXELS, model_seed, pixel_features, twin_name, untrained_twin
 from ._runner import StageContext, StageError
 
@@ -104,8 +105,6 @@ class _Features:
         return self._stim
 
     def extracted(self, name: str):
-        from ._stages import load_activations
-
         key = ("extract", name)
         if key not in self._cache:
             self._cache[key] = load_activations(self.ctx.input("extract"), name)
@@ -135,7 +134,8 @@ class _Features:
         return acts
 
     def _extract(self, name, kind, of, layers, specs, seed):
-        from ._stages import api, load_model
+        from ..activations import extract
+        from ._stages import load_model
 
         train = self.ctx.input("train")
         if kind == "untrained":
@@ -144,7 +144,6 @@ class _Features:
                                    num_classes=info.get("num_classes"))
         else:
             model, _ = load_model(train, name)
-        extract = api("activations", "extract")
         ex = self.cfg.extract
         return extract(model, self.stimuli(), layers, reduce=dict(specs),
                        batch_size=ex.batch_size, device=ex.device, progress=False, seed=seed)
@@ -165,11 +164,10 @@ def _summary(res) -> dict:
 
 def stage_transfer(ctx: StageContext) -> dict:
     """Probe every direction's networks and baselines; write ``probe__*.nc`` files."""
-    from ._stages import _as_dataset, _with_client, api, load_activations, save_netcdf
+    from ..transfer import factor_variance, probe, subspace_angles
 
     cfg = ctx.config
     summary: dict[str, Any] = {}
-    probe = api("transfer", "probe") if cfg.transfer.directions else None
     feats = _Features(ctx)
     for d in cfg.transfer.directions:
         seed = d.seed if d.seed is not None else cfg.seed
@@ -184,30 +182,27 @@ def stage_transfer(ctx: StageContext) -> dict:
                         f"transfer.directions ({d.label}): none of the layers {d.layers} was "
                         f"extracted for {of or name!r}; extracted: {list(base.data_vars)}")
             acts = feats.get(name, kind, of, layers, d, seed)
-            kw = _with_client(probe, dict(layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
-                                          n_permutations=d.n_permutations, seed=seed,
-                                          **d.options), ctx.client)
-            res = probe(acts, d.target, **kw)
+            res = probe(acts, d.target, layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
+                        n_permutations=d.n_permutations, seed=seed, client=ctx.client,
+                        **d.options)
             res.attrs.update(model=name, direction=d.label, candidate_kind=kind,
                              baseline_of=of or "", candidate_order=order,
                              features=d.features or "none")
             if kind == "pixels":
                 res.attrs["pixel_size"] = int(d.pixel_size)
-            save_netcdf(res, ctx.dir / f"probe__{d.label}__{name}.nc")
+            write_netcdf(res, stage_file(ctx.dir, "probe", d.label, name))
             s = _summary(res)
             summary[f"{d.label}/{name}"] = s
             ctx.log(f"[transfer] {d.label} <- {name} ({kind}, features {d.features}): best "
                     f"{s['best_layer']} {s['accuracy']:.3f} (chance {s['chance']:.3f}), p "
                     f"corrected for {s['n_layers']} layer(s) {s['p_value_fwe']:.3g}")
     if cfg.transfer.disentangle:
-        fv = api("transfer", "factor_variance")
-        sa = api("transfer", "subspace_angles")
         factors = list(cfg.transfer.factors)
         for m in cfg.models:
             acts = load_activations(ctx.input("extract"), m.name)
-            save_netcdf(_as_dataset(fv(acts, factors=tuple(factors)), "factor_variance"),
-                        ctx.dir / f"factors__{m.name}.nc")
+            write_netcdf(factor_variance(acts, factors=tuple(factors)),
+                         stage_file(ctx.dir, "factors", m.name))
             if len(factors) >= 2:
-                save_netcdf(_as_dataset(sa(acts, factors[0], factors[1]), "subspace_angles"),
-                            ctx.dir / f"angles__{m.name}.nc")
+                write_netcdf(subspace_angles(acts, factors[0], factors[1]),
+                             stage_file(ctx.dir, "angles", m.name))
     return summary

@@ -305,7 +305,9 @@ def convert(value: Any, tp, path: str) -> Any:
         if isinstance(value, (str, os.PathLike)) and str(value):
             return Path(os.path.expanduser(str(value)))
         raise ConfigError(f"{path}: expected path, got {_show(value)}")
-    raise TypeError(f"unsupported config type {tp!r} at {path}")
+    raise ConfigError(f"{path}: the config type {tp!r} is not supported by the reader (a bug "
+                      "in the config dataclasses: use str, int, float, bool, Path, Literal, "
+                      "list, dict, a dataclass or a union of those)")
 
 
 def _env_scalar(value: str):

@@ -1,9 +1,14 @@
-"""The self-contained HTML report and the machine-readable ``results.nc``."""
+"""The self-contained HTML report and the machine-readable ``results.nc``.
 
+The report reads a run folder through the neutral :mod:`facebrain._runfolder`
+(it never imports the pipeline); ``read_results`` / ``write_results`` /
+``write_netcdf`` / ``clean_attrs`` are that module's netCDF helpers.
+"""
+
+from .._runfolder import clean_attrs, read_results, write_netcdf, write_results
 from ._build import ReportData, build_report, collect_run, package_versions, write_report
 from ._figures import rdm_matrix, voxel_image
 from ._html import HtmlReport, figure_to_base64
-from ._results import clean_attrs, read_results, write_netcdf, write_results
 
 __all__ = [
     "HtmlReport",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -11,10 +10,20 @@ from typing import Any
 
 import numpy as np
 
+from .._runfolder import (
+    REFERENCE,
+    load_activations,
+    read_metrics,
+    read_netcdf,
+    read_probes,
+    read_responses,
+    read_scores,
+    stage_file,
+    write_results,
+)
 from .._utils import atomic_path
 from . import _figures as F
 from ._html import HtmlReport
-from ._results import write_results
 
 __all__ = [
     "ReportData",
@@ -362,61 +371,53 @@ def result_groups(data: ReportData) -> dict[str, Any]:
     return groups
 
 
-def collect_run(ctx, *, figures: bool = True) -> ReportData:
+def collect_run(ctx, *, figures: bool = True, stimuli=None) -> ReportData:
     """Gather a pipeline run's outputs (a StageContext of the report stage).
 
-    ``figures=False`` skips what only the figures need (the stimulus images and
-    layer RDMs): the runner uses it to write ``results.nc`` without a report.
+    The stage folders are read through :mod:`facebrain._runfolder`; ``ctx`` needs
+    ``config``, ``inputs`` (stage name -> folder or None), ``keys``, ``statuses``
+    and ``timings``. ``stimuli`` is the StimulusSet shown on the contact sheet
+    (the pipeline passes the extract stage's set). ``figures=False`` skips what
+    only the figures need (the stimulus images and layer RDMs): the runner uses
+    it to write ``results.nc`` without a report.
     """
     import yaml
-
-    from ..pipeline._stages import REFERENCE, load_activations, load_netcdf, load_stimuli
 
     cfg = ctx.config
     data = ReportData(title=cfg.report.title, max_identities=cfg.report.max_identities,
                       glass_brain=cfg.report.glass_brain, notes=list(getattr(cfg, "notes", [])))
-    if figures and ctx.inputs.get("stimuli") is not None:
-        data.stimuli = load_stimuli(ctx, cfg, cfg.extract.stimuli)
+    if figures:
+        data.stimuli = stimuli
     train = ctx.inputs.get("train")
     if train is not None:
         for m in cfg.models:
-            f = Path(train) / m.name / "metrics.jsonl"
-            if f.is_file():
-                data.training[m.name] = [json.loads(x) for x in f.read_text().splitlines()
-                                         if x.strip()]
+            hist = read_metrics(train, m.name)
+            if hist is not None:
+                data.training[m.name] = hist
     tr = ctx.inputs.get("transfer")
     if tr is not None:
-        from ..pipeline._transfer_stage import direction_candidates
-
         for d in cfg.transfer.directions:
-            for m, _, _ in direction_candidates(cfg, d):
-                f = Path(tr) / f"probe__{d.label}__{m}.nc"
-                if f.is_file():
-                    data.transfer[(d.label, m)] = load_netcdf(f)
+            for m, ds in read_probes(tr, d.label).items():
+                data.transfer[(d.label, m)] = ds
         for m in cfg.models:
             for prefix, target in (("factors", data.factors), ("angles", data.angles)):
-                f = Path(tr) / f"{prefix}__{m.name}.nc"
+                f = stage_file(tr, prefix, m.name)
                 if f.is_file():
-                    target[m.name] = load_netcdf(f)
+                    target[m.name] = read_netcdf(f)
     brain = ctx.inputs.get("brain")
-    if brain is not None and (Path(brain) / "responses.nc").is_file():
-        data.responses = load_netcdf(Path(brain) / "responses.nc")["responses"]
+    if brain is not None:
+        data.responses = read_responses(brain)
     names = [m.name for m in cfg.models] + [REFERENCE]
     for stage, target in (("rsa", data.rsa), ("encoding", data.encoding)):
         folder = ctx.inputs.get(stage)
         if folder is None:
             continue
-        for m in names:
-            f = Path(folder) / f"{stage}__{m}.nc"
-            if f.is_file():
-                target[m] = load_netcdf(f)
-        for f in sorted(Path(folder).glob(f"{stage}__*.nc")):  # baselines
-            m = f.name[len(stage) + 2:-3]
-            if m in ("selection", "contrasts"):
-                part = data.selection if m == "selection" else data.contrasts
-                part[stage] = load_netcdf(f)
-            elif m not in target:
-                target[m] = load_netcdf(f)
+        results, selection, contrasts = read_scores(folder, stage, first=names)
+        target.update(results)
+        if selection is not None:
+            data.selection[stage] = selection
+        if contrasts is not None:
+            data.contrasts[stage] = contrasts
     ext = ctx.inputs.get("extract")
     if figures and ext is not None and data.responses is not None:
         ids = [str(s) for s in data.responses["stimulus"].values]
@@ -424,9 +425,9 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
         rsa_dir = ctx.inputs.get("rsa")
 
         def layer_rdm(model: str, layer: str) -> np.ndarray:
-            saved = Path(rsa_dir) / f"baseline__{model}.nc" if rsa_dir else None
+            saved = stage_file(rsa_dir, "baseline", model) if rsa_dir else None
             if saved is not None and saved.is_file():  # a baseline computed by the rsa stage
-                acts = load_netcdf(saved)
+                acts = read_netcdf(saved)
             else:
                 acts = load_activations(ext, model)
             x = np.asarray(acts[layer].sel(stimulus=ids).values, float).reshape(len(ids), -1)
@@ -454,6 +455,9 @@ def collect_run(ctx, *, figures: bool = True) -> ReportData:
     return data
 
 
-def build_report(ctx) -> dict:
-    """The pipeline's report stage: collect the run's results, write report.html + results.nc."""
-    return write_report(collect_run(ctx), ctx.dir)
+def build_report(ctx, *, stimuli=None) -> dict:
+    """The pipeline's report stage: collect the run's results, write report.html + results.nc.
+
+    ``stimuli``: the StimulusSet of the contact sheet (see :func:`collect_run`).
+    """
+    return write_report(collect_run(ctx, stimuli=stimuli), ctx.dir)

@@ -318,9 +318,14 @@ def fig_rdms(pairs: Sequence[tuple[str, np.ndarray, str, np.ndarray]], *, order_
     return fig
 
 
-@_plain_text
-def fig_rsa_profiles(results: Mapping[str, object]):
-    """RSA score by layer for each ROI (one panel per ROI), with CI and noise-ceiling band."""
+def _profile_panels(results: Mapping[str, object], ylabel: str, draw, finish=None):
+    """One panel per ROI; each candidate's layers side by side on the x axis, in order.
+
+    ``draw(ax, ds, roi, x, color, name, panel) -> bool`` plots one candidate in one
+    ROI's panel at positions ``x`` (False: the candidate has no such ROI, nothing
+    drawn); ``panel`` is a dict that lives for one panel. ``finish(ax)`` runs after
+    every candidate of a panel is drawn.
+    """
     plt = _plt()
     if not results:
         return None
@@ -329,74 +334,70 @@ def fig_rsa_profiles(results: Mapping[str, object]):
                              sharey=True)
     for k, roi in enumerate(rois):
         ax = axes[0, k]
-        ceiling_done = False
+        panel: dict = {}
         offset = 0
         ticks, labels = [], []
         for color, (name, ds) in zip(_colors(len(results)), results.items()):
-            if roi not in [str(r) for r in ds["roi"].values]:
-                continue
             layers = [str(v) for v in ds["layer"].values]
             x = offset + np.arange(len(layers))
-            mean = np.asarray(ds["score_mean"].sel(roi=roi).values, float)
-            ax.plot(x, mean, marker="o", ms=3, color=color, label=name)
-            if "ci_low" in ds and "ci_high" in ds:
-                lo = np.asarray(ds["ci_low"].sel(roi=roi).values, float)
-                hi = np.asarray(ds["ci_high"].sel(roi=roi).values, float)
-                if np.isfinite(lo).any():
-                    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
-            if not ceiling_done and "ceiling_lower" in ds and "ceiling_upper" in ds:
-                cl = float(ds["ceiling_lower"].sel(roi=roi))
-                cu = float(ds["ceiling_upper"].sel(roi=roi))
-                if np.isfinite(cl) and np.isfinite(cu):
-                    ax.axhspan(cl, cu, color="0.6", alpha=0.3, lw=0, label="noise ceiling")
-                    ceiling_done = True
+            if not draw(ax, ds, roi, x, color, name, panel):
+                continue
             ticks += list(x)
             labels += [f"{name[:8]}:{lyr}" for lyr in layers]
             offset += len(layers) + 1
+        if finish is not None:
+            finish(ax)
         ax.set_xticks(ticks, labels, rotation=70, fontsize=6)
         ax.set_title(roi, fontsize=10)
         if k == 0:
-            ax.set_ylabel("RSA score")
+            ax.set_ylabel(ylabel)
             ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def _draw_rsa(ax, ds, roi, x, color, name, panel) -> bool:
+    if roi not in [str(r) for r in ds["roi"].values]:
+        return False
+    mean = np.asarray(ds["score_mean"].sel(roi=roi).values, float)
+    ax.plot(x, mean, marker="o", ms=3, color=color, label=name)
+    if "ci_low" in ds and "ci_high" in ds:
+        lo = np.asarray(ds["ci_low"].sel(roi=roi).values, float)
+        hi = np.asarray(ds["ci_high"].sel(roi=roi).values, float)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    if not panel.get("ceiling") and "ceiling_lower" in ds and "ceiling_upper" in ds:
+        cl = float(ds["ceiling_lower"].sel(roi=roi))
+        cu = float(ds["ceiling_upper"].sel(roi=roi))
+        if np.isfinite(cl) and np.isfinite(cu):  # one band per panel
+            ax.axhspan(cl, cu, color="0.6", alpha=0.3, lw=0, label="noise ceiling")
+            panel["ceiling"] = True
+    return True
+
+
+def _draw_encoding(ax, ds, roi, x, color, name, panel) -> bool:
+    sel = np.asarray(ds["roi"].values).astype(str) == roi
+    if not sel.any():
+        return False
+    r2 = ds["r2"].isel(voxel=np.flatnonzero(sel)).transpose("layer", "voxel")
+    vals = np.asarray(r2.values, float)
+    mean = np.nanmean(vals, axis=1)
+    sem = np.nanstd(vals, axis=1) / np.sqrt(max(vals.shape[1], 1))
+    ax.errorbar(x, mean, yerr=sem, marker="o", ms=3, color=color, capsize=2, label=name)
+    return True
+
+
+@_plain_text
+def fig_rsa_profiles(results: Mapping[str, object]):
+    """RSA score by layer for each ROI (one panel per ROI), with CI and noise-ceiling band."""
+    return _profile_panels(results, "RSA score", _draw_rsa)
 
 
 @_plain_text
 def fig_encoding_profiles(results: Mapping[str, object]):
     """Mean held-out R² over each ROI's voxels, by layer (one panel per ROI)."""
-    plt = _plt()
-    if not results:
-        return None
-    rois = list(dict.fromkeys(str(r) for ds in results.values() for r in ds["roi"].values))
-    fig, axes = plt.subplots(1, len(rois), squeeze=False, figsize=(3.4 * len(rois), 3.4),
-                             sharey=True)
-    for k, roi in enumerate(rois):
-        ax = axes[0, k]
-        offset = 0
-        ticks, labels = [], []
-        for color, (name, ds) in zip(_colors(len(results)), results.items()):
-            sel = np.asarray(ds["roi"].values).astype(str) == roi
-            if not sel.any():
-                continue
-            r2 = ds["r2"].isel(voxel=np.flatnonzero(sel)).transpose("layer", "voxel")
-            vals = np.asarray(r2.values, float)
-            layers = [str(v) for v in ds["layer"].values]
-            x = offset + np.arange(len(layers))
-            mean = np.nanmean(vals, axis=1)
-            sem = np.nanstd(vals, axis=1) / np.sqrt(max(vals.shape[1], 1))
-            ax.errorbar(x, mean, yerr=sem, marker="o", ms=3, color=color, capsize=2, label=name)
-            ticks += list(x)
-            labels += [f"{name[:8]}:{lyr}" for lyr in layers]
-            offset += len(layers) + 1
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_xticks(ticks, labels, rotation=70, fontsize=6)
-        ax.set_title(roi, fontsize=10)
-        if k == 0:
-            ax.set_ylabel("held-out R²")
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
+    return _profile_panels(results, "held-out R²", _draw_encoding,
+                           finish=lambda ax: ax.axhline(0, color="k", lw=0.5))
 
 
 def voxel_image(values: np.ndarray, xyz: np.ndarray):

@@ -107,13 +107,7 @@ def noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, float]
     """
     if brain_vectors.shape[0] < 2:
         return np.nan, np.nan
-    try:
-        from ..brain import rsa_noise_ceiling
-    except ImportError:  # pragma: no cover - brain room absent
-        from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
-
-        def rsa_noise_ceiling(r, method):
-            return boot_noise_ceiling(r, method=method)
+    from ..brain import rsa_noise_ceiling
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

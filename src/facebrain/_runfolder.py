@@ -1,0 +1,247 @@
+"""Run-folder I/O: the files a pipeline run writes and the report reads.
+
+The pipeline's stages write their results into stage folders; the report (and
+``results.nc`` written without a report) reads them back. This module holds
+both sides of that contract, so that neither room imports the other's
+private helpers (the house's one direction: ``pipeline -> report -> neutral``,
+see ``CONTRACTS.md``). It is neutral: it imports no room, only numpy, xarray
+and :mod:`facebrain._utils`.
+
+Layout of a stage folder (``<out>/<stage>/<key>/``):
+
+- ``extract``: ``{model}.zarr`` (an activation store), ``reference.nc``
+  (the reference features, see :data:`REFERENCE`);
+- ``train``: ``{model}/metrics.jsonl`` (one JSON object per epoch);
+- ``transfer``: ``probe__{direction}__{candidate}.nc`` (attrs ``direction``,
+  ``candidate_order``), ``factors__{model}.nc``, ``angles__{model}.nc``;
+- ``brain``: ``responses.nc`` (variable ``responses``);
+- ``rsa`` / ``encoding``: ``{stage}__{candidate}.nc``, ``{stage}__selection.nc``,
+  ``{stage}__contrasts.nc``; ``rsa`` also ``baseline__{candidate}.nc`` (the
+  baselines' features on the brain's stimuli).
+
+Every file name comes from :func:`stage_file`; every ``.nc`` file is written by
+:func:`write_netcdf` (atomically, attrs made storable) and read by
+:func:`read_netcdf`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ._utils import atomic_path
+
+__all__ = [
+    "METRICS",
+    "REFERENCE",
+    "RESPONSES",
+    "clean_attrs",
+    "load_activations",
+    "read_metrics",
+    "read_netcdf",
+    "read_probes",
+    "read_responses",
+    "read_results",
+    "read_scores",
+    "stage_file",
+    "write_netcdf",
+    "write_results",
+]
+
+#: name of the pseudo-model holding label and pixel features (reference rows)
+REFERENCE = "reference"
+#: the brain stage's output (variable ``responses``)
+RESPONSES = "responses.nc"
+#: per-epoch training metrics inside ``train/<key>/<model>/``
+METRICS = "metrics.jsonl"
+#: attr of activation stores that only the store itself uses
+_STORE_ATTRS = ("facebrain_fingerprint",)
+#: pooled results of an rsa / encoding stage (not candidates)
+_POOLED = ("selection", "contrasts")
+
+
+def stage_file(folder: str | os.PathLike, *parts: str) -> Path:
+    """``folder / "part1__part2.nc"``: the name of a stage's netCDF output.
+
+    Examples
+    --------
+    >>> stage_file("transfer", "probe", "expression", "net").as_posix()
+    'transfer/probe__expression__net.nc'
+    """
+    return Path(folder) / ("__".join(parts) + ".nc")
+
+
+# ----------------------------------------------------------------- netCDF files
+def _clean_value(v):
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if v is None:
+        return ""
+    if isinstance(v, (str, int, float, np.integer, np.floating)):
+        return v
+    if isinstance(v, np.ndarray) and v.dtype.kind in "iuf" and v.ndim == 1:
+        return v
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
+        return list(v)
+    if isinstance(v, (list, tuple)) and v and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return np.asarray(v)
+    return json.dumps(v, default=str, sort_keys=True)
+
+
+def clean_attrs(ds):
+    """Copy of ``ds`` whose attrs (dataset, variables, coords) netCDF can store.
+
+    Nested values become JSON strings, booleans ints and None an empty string;
+    pandas string / object coordinates become fixed numpy unicode arrays.
+    """
+    import xarray as xr
+
+    ds = ds.copy(deep=False)
+    if isinstance(ds, xr.DataArray):
+        ds = ds.to_dataset(name=ds.name or "data")
+    ds.attrs = {str(k): _clean_value(v) for k, v in ds.attrs.items()}
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        var.attrs = {str(k): _clean_value(v) for k, v in var.attrs.items()}
+        var.encoding = {}
+        if var.dtype == object or var.dtype.kind == "O" or str(var.dtype).startswith("string"):
+            ds[name] = var.copy(data=np.asarray(var.values).astype(str))
+    return ds
+
+
+def write_netcdf(ds, path: str | os.PathLike) -> Path:
+    """Write one Dataset (or DataArray) to ``path`` atomically (h5netcdf engine)."""
+    path = Path(path)
+    ds = clean_attrs(ds)
+    if hasattr(ds, "compute"):
+        ds = ds.compute()
+    with atomic_path(path, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        tmp.chmod(0o644)
+    return path
+
+
+def read_netcdf(path: str | os.PathLike):
+    """Load a netCDF file written by :func:`write_netcdf` into memory (file closed)."""
+    import xarray as xr
+
+    return xr.load_dataset(path, engine="h5netcdf")
+
+
+def write_results(groups: Mapping[str, object], path: str | os.PathLike) -> Path:
+    """Write ``{"group/sub": Dataset}`` into one netCDF file, one group each (atomically).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> ds = xr.Dataset({"accuracy": ("layer", np.array([0.4, 0.6]))},
+    ...                 coords={"layer": ["layer3", "avgpool"]})
+    >>> write_results({"transfer/expression/net": ds}, "results.nc").name
+    'results.nc'
+    >>> with xr.open_dataset("results.nc", group="transfer/expression/net") as back:
+    ...     back["accuracy"].values.tolist()
+    [0.4, 0.6]
+    """
+    import xarray as xr
+
+    path = Path(path)
+    with atomic_path(path, suffix=".nc") as tmp:
+        tmp.unlink()
+        index = {}
+        for group, ds in groups.items():
+            ds = clean_attrs(ds)
+            if hasattr(ds, "compute"):
+                ds = ds.compute()
+            ds.to_netcdf(tmp, group=group, mode="a" if tmp.exists() else "w", engine="h5netcdf")
+            index[group] = sorted(map(str, ds.data_vars))
+        root = xr.Dataset(attrs={"groups": json.dumps(index, sort_keys=True),
+                                 "title": "facebrain results"})
+        root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine="h5netcdf")
+        tmp.chmod(0o644)
+    return path
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """Load every group of a ``results.nc`` written by :func:`write_results`."""
+    import xarray as xr
+
+    root = xr.open_dataset(path, engine="h5netcdf")
+    groups = json.loads(root.attrs["groups"])
+    root.close()
+    return {g: xr.load_dataset(path, group=g, engine="h5netcdf") for g in groups}
+
+
+# ---------------------------------------------------------------- stage outputs
+def load_activations(extract_dir: str | os.PathLike, name: str):
+    """The Activations of model ``name`` from an extract stage folder (or the reference).
+
+    Opens ``{name}.zarr`` lazily (dask-backed) without the store's private
+    variables (``_``-prefixed markers) and attrs; :data:`REFERENCE` is read from
+    ``reference.nc``.
+    """
+    import xarray as xr
+
+    extract_dir = Path(extract_dir)
+    if name == REFERENCE:
+        return read_netcdf(stage_file(extract_dir, REFERENCE))
+    ds = xr.open_zarr(str(extract_dir / f"{name}.zarr"), consolidated=None)
+    ds = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("_")])
+    for key in _STORE_ATTRS:
+        ds.attrs.pop(key, None)
+    return ds
+
+
+def read_metrics(train_dir: str | os.PathLike, model: str) -> list[dict] | None:
+    """Per-epoch training metrics of ``model`` (None when it was not trained)."""
+    f = Path(train_dir) / model / METRICS
+    if not f.is_file():
+        return None
+    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+
+
+def read_responses(brain_dir: str | os.PathLike):
+    """The brain stage's BrainResponses (an ``xr.DataArray``), or None when absent."""
+    f = Path(brain_dir) / RESPONSES
+    return read_netcdf(f)["responses"] if f.is_file() else None
+
+
+def read_probes(transfer_dir: str | os.PathLike, direction: str) -> dict:
+    """``{candidate: TransferResult}`` of one direction, in the stage's candidate order."""
+    found = []
+    for f in Path(transfer_dir).glob(f"probe__{direction}__*.nc"):
+        ds = read_netcdf(f)
+        if str(ds.attrs.get("direction", direction)) != direction:
+            continue  # another direction whose name starts with this one's
+        name = f.name[len(f"probe__{direction}__"):-len(".nc")]
+        found.append((int(ds.attrs.get("candidate_order", 0)), name, ds))
+    return {name: ds for _, name, ds in sorted(found, key=lambda t: (t[0], t[1]))}
+
+
+def read_scores(folder: str | os.PathLike, stage: str,
+                first: Iterable[str] = ()) -> tuple[dict, object, object]:
+    """``(results, selection, contrasts)`` of an rsa / encoding stage folder.
+
+    ``results`` maps a candidate to its result Dataset: the names in ``first``
+    (in that order, those present), then every other candidate (baselines) in
+    file-name order. ``selection`` / ``contrasts`` are the pooled Datasets or None.
+    """
+    folder = Path(folder)
+    results: dict = {}
+    for name in first:
+        f = stage_file(folder, stage, name)
+        if f.is_file():
+            results[name] = read_netcdf(f)
+    pooled: dict = {}
+    for f in sorted(folder.glob(f"{stage}__*.nc")):
+        name = f.name[len(stage) + 2:-len(".nc")]
+        if name in _POOLED:
+            pooled[name] = read_netcdf(f)
+        elif name not in results:
+            results[name] = read_netcdf(f)
+    return results, pooled.get("selection"), pooled.get("contrasts")

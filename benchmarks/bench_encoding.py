@@ -51,8 +51,9 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from facebrain.encoding import AlphaGridWarning, RidgeEncoder
+from facebrain.encoding import RidgeEncoder
 from facebrain.encoding._solvers import clear_cache
+from facebrain.errors import AlphaGridWarning
 
 
 def realistic(rng, n, p, n_vox):

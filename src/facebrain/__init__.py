@@ -11,11 +11,19 @@ The public face only; each room (sub-package) holds its own work:
 - :mod:`facebrain.rsa`        RDMs, comparisons, bootstraps, noise ceilings
 - :mod:`facebrain.encoding`   voxelwise ridge, evaluation, variance partitioning
 - :mod:`facebrain.pipeline`   typed configs, cached stages, ``run``
+- :mod:`facebrain.report`     the HTML report and ``results.nc``
+- :mod:`facebrain.errors`     every exception and warning facebrain raises
+
+``import facebrain`` registers the ``acts.fb`` accessor on ``xarray.Dataset`` (it
+imports xarray, not torch or the rooms).
 """
 
 __version__ = "0.1.0"
 
 import importlib as _importlib
+
+from . import errors
+from .activations import _accessor  # noqa: F401  (registers the acts.fb accessor)
 
 # Rooms import torch, nilearn and dask; load them on first use (PEP 562) so that
 # `import facebrain` and the command line start fast.
@@ -51,6 +59,7 @@ __all__ = [
     "brain",
     "create",
     "encoding",
+    "errors",
     "extract",
     "list_models",
     "models",

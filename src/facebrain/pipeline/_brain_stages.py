@@ -335,8 +335,8 @@ def stage_rsa(ctx: StageContext) -> dict:
         acts = acts[[lyr for lyr in layers if lyr not in bad]]
         if r.standardize:
             acts = standardize_units(acts)
-        kw = _with_client(compare, {"method": r.method, "bootstrap": r.bootstrap, "over": r.over,
-                                        "noise_ceiling": r.noise_ceiling,
+        kw = _with_client(compare, {"method": r.method, "n_bootstrap": r.n_bootstrap,
+                                        "over": r.over, "ceiling": r.ceiling,
                                         "seed": r.seed if r.seed is not None else cfg.seed},
                           ctx.client)
         if "rdm_method" in inspect.signature(compare).parameters:
@@ -423,8 +423,8 @@ def stage_encoding(ctx: StageContext) -> dict:
                               "n_folds": e.n_folds, "inner_cv": e.inner_cv, "seed": cfg.seed}
         if e.alphas is not None:
             kw["alphas"] = np.asarray(e.alphas)
-        if "bootstrap" in inspect.signature(evaluate).parameters:
-            kw["bootstrap"] = e.bootstrap
+        if "n_bootstrap" in inspect.signature(evaluate).parameters:
+            kw["n_bootstrap"] = e.n_bootstrap
         kw = _with_client(evaluate, kw, ctx.client)
         res = evaluate(acts, responses, **kw)
         if bad:

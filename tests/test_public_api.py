@@ -23,16 +23,19 @@ from facebrain.errors import ConfigError, ParameterTypeError
 ROOMS = sorted(facebrain._SUBMODULES)
 
 
-def test_import_facebrain_registers_accessor_without_torch():
-    code = ("import sys, json, facebrain, xarray as xr; acc = xr.Dataset().fb; "
-            "print(json.dumps([type(acc).__name__, acc.layers, 'torch' in sys.modules, "
+@pytest.mark.parametrize("first", ["facebrain", "xarray"])
+def test_import_facebrain_registers_accessor_without_torch(first):
+    second = "xarray" if first == "facebrain" else "facebrain"
+    code = (f"import sys, json; import {first}; light = 'xarray' not in sys.modules; "
+            f"import {second}; import facebrain, xarray as xr; acc = xr.Dataset().fb; "
+            "print(json.dumps([light, type(acc).__name__, acc.layers, 'torch' in sys.modules, "
             "sorted(k for k in ('facebrain.models', 'facebrain.rsa', 'facebrain.pipeline', "
             "'sklearn', 'rsatoolbox', 'nilearn', 'dask') if k in sys.modules), "
             "facebrain.errors.ParameterError.__mro__[2].__name__]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == [
-        "FacebrainAccessor", [], False, [], "ValueError"]
+        first == "facebrain", "FacebrainAccessor", [], False, [], "ValueError"]
 
 
 def test_top_level_all_lists_errors_and_resolves():

@@ -10,6 +10,8 @@ raise when the old and new spelling are both given.
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 import warnings
 from collections.abc import Callable, Mapping, MutableMapping
 
@@ -17,7 +19,30 @@ from ._lazy import REMOVAL
 from .errors import ConfigError, ParameterTypeError
 
 __all__ = ["REMOVAL", "renamed_config_keys", "renamed_key", "renamed_kwargs",
-           "renamed_override_keys"]
+           "renamed_override_keys", "user_stacklevel"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first frame outside facebrain.
+
+    Warnings about the user's call stay attributed to it whatever facebrain frames lie
+    in between (e.g. the :func:`renamed_kwargs` wrapper), like pandas' ``find_stack_level``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("x", UserWarning, stacklevel=user_stacklevel())
+    >>> w[0].filename.startswith("<doctest")
+    True
+    """
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return max(level, 1)
 
 
 def renamed_kwargs(**old_to_new: str) -> Callable:

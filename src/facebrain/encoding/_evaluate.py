@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
-from .._deprecation import renamed_kwargs
+from .._deprecation import renamed_kwargs, user_stacklevel
 from .._utils import shared_stimulus_ids
 from ..errors import DataFormatError, LeakageError
 from ._ridge_encoder import (
@@ -96,7 +96,8 @@ def warn_mixed_identities(cv, groups, where: str) -> None:
         warnings.warn(f"{where}: cv='kfold' puts images of the same identity in training and "
                       "test folds (identities are mixed across folds), so scores include "
                       "recognising people seen in training; use cv='leave-identity-out' for "
-                      "generalisation to new faces.", UserWarning, stacklevel=3)
+                      "generalisation to new faces.", UserWarning,
+                      stacklevel=user_stacklevel())
 
 
 def outer_folds(cv, n_folds, n, groups, seed):
@@ -206,7 +207,8 @@ def _scores(Y, pred):
     n_const = int((sst == 0).sum())
     if n_const:
         warnings.warn(f"{n_const} voxel(s) are constant over the stimuli; their r2 and r are "
-                      "NaN. Remove them or check the ROI mask.", RuntimeWarning, stacklevel=3)
+                      "NaN. Remove them or check the ROI mask.", RuntimeWarning,
+                      stacklevel=user_stacklevel())
     return r2, r
 
 
@@ -258,7 +260,8 @@ def _warn_grid_edges(names, fold_alphas, alphas) -> None:
             f"layer(s): {', '.join(bad)}. Voxels without predictable signal pick the largest "
             "alpha; many picking the smallest means the best penalty may lie below the grid. "
             f"Consider alphas=np.logspace({np.log10(lo_a) - 2:.0f}, {np.log10(hi_a) + 2:.0f}, "
-            f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=4)  # evaluate's caller
+            f"{alphas.size + 4}).", AlphaGridWarning,
+            stacklevel=user_stacklevel())
 
 
 def _voxel_coords(brain: xr.DataArray) -> dict:

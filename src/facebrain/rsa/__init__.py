@@ -30,8 +30,9 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "._rdm": ["label_rdm", "rdm"],
 }, deprecated={
     "noise_ceiling": ("._compare", "roi_noise_ceiling",
-                      ("use facebrain.rsa.rsa_noise_ceiling (the same function as "
-                       "facebrain.brain.rsa_noise_ceiling) or compare(..., ceiling=True)")),
+                      ("use facebrain.rsa.rsa_noise_ceiling(RDMs(vectors), method) (the same "
+                       "function as facebrain.brain.rsa_noise_ceiling) or compare(..., "
+                       "ceiling=True)")),
 })
 
 if TYPE_CHECKING:  # eager imports for static analysis

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
-from .._deprecation import renamed_kwargs
+from .._deprecation import renamed_kwargs, user_stacklevel
 from .._selection import PAIRING_ATTR, add_selection
 from .._utils import check_same_stimuli, shared_stimulus_ids, stable_hash
 from ..errors import BootstrapError
@@ -240,7 +240,7 @@ def compare(
     if (allv.any(0) != allv.all(0)).any():
         warnings.warn(f"RDMs have NaN at different pairs; the {int((~valid).sum())} pairs "
                       "missing in any RDM are dropped from every comparison.", RuntimeWarning,
-                      stacklevel=3)  # 3: through the renamed_kwargs wrapper to the caller
+                      stacklevel=user_stacklevel())
     if valid.sum() < 2:
         raise ValueError("fewer than 2 dissimilarities are present in all RDMs; cannot compare.")
     m_ok, b_ok = mv[:, valid], bv[:, valid]

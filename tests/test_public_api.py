@@ -170,6 +170,10 @@ def test_evaluate_old_keyword_warns_and_equals_new():
             old = evaluate(acts, brain, bootstrap=9, **kw)
     assert new.sizes["bootstrap"] == 9
     xr.testing.assert_identical(old, new)
+    # warnings about the call still name the caller's line, not the keyword shim
+    with pytest.warns(facebrain.errors.AlphaGridWarning) as rec:
+        evaluate(acts, brain, n_folds=3, inner_cv=2, alphas=[1e6, 1e7])
+    assert {w.filename for w in rec} == {__file__}
     with pytest.raises(TypeError, match="both bootstrap="):
         evaluate(acts, brain, bootstrap=9, n_bootstrap=9, **kw)
 

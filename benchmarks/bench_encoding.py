@@ -67,8 +67,9 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from facebrain.encoding import AlphaGridWarning, RidgeEncoder
+from facebrain.encoding import RidgeEncoder
 from facebrain.encoding._solvers import clear_cache
+from facebrain.errors import AlphaGridWarning
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _perturb import perturb  # benchmarks/ is on sys.path when run as a script

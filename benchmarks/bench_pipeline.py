@@ -42,7 +42,7 @@ SMALL = {  # between the test's tiny run and the full demo
     "stimuli.test.identities": 20, "stimuli.scanner.identities": 6,
     "models[0].train.epochs": 2, "models[1].train.epochs": 2,
     "transfer.directions[0].n_permutations": 5, "transfer.directions[1].n_permutations": 5,
-    "brain.subjects": 2, "rsa.bootstrap": 20,
+    "brain.subjects": 2, "rsa.n_bootstrap": 20,
 }
 
 

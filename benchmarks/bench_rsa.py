@@ -106,12 +106,12 @@ def main():
           f" import facebrain.rsa {cold[0]:.2f} s; first tiny bootstrap (spearman + tau-a) "
           f"{cold[1]:.2f} s cold (numba compiles), {warm[1]:.2f} s warm (on-disk cache)")
     for method in args.methods.split(","):  # load (or compile) the kernels before timing
-        compare(mr, br, method=method, bootstrap=2, noise_ceiling=False)
+        compare(mr, br, method=method, n_bootstrap=2, ceiling=False)
     all_ok = True
     for method in args.methods.split(","):
         t0, c0 = time.perf_counter(), time.process_time()
-        res = compare(mr, br, method=method, bootstrap=args.n_boot, over="stimuli",
-                      noise_ceiling=False, seed=args.seed)
+        res = compare(mr, br, method=method, n_bootstrap=args.n_boot, over="stimuli",
+                      ceiling=False, seed=args.seed)
         t_fb, c_fb = time.perf_counter() - t0, time.process_time() - c0
         nb = min(args.baseline_boot, args.n_boot)
         t0, c0 = time.perf_counter(), time.process_time()

@@ -45,9 +45,9 @@ for sub in ("01", "02"):
     parts.append(roi_responses(betas, rois, subject=sub))
 brain = concat_responses(parts)
 
-rsa = compare(acts, brain, method="spearman", bootstrap=100, seed=0)
+rsa = compare(acts, brain, method="spearman", n_bootstrap=100, seed=0)
 print(rsa["score_mean"].to_pandas().round(3))
-enc = evaluate(acts, brain, cv="leave-identity-out", n_folds=5, bootstrap=500, seed=0)
+enc = evaluate(acts, brain, cv="leave-identity-out", n_folds=5, n_bootstrap=500, seed=0)
 print(enc["r2"].groupby("roi").mean("voxel").to_pandas().round(3))
 # what was selected per ROI, by how much it leads the runner-up (paired bootstrap interval)
 # and the p of that lead corrected for having picked the pair from the data

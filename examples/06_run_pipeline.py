@@ -14,7 +14,7 @@ small = {
     "stimuli.test.identities": 20, "stimuli.test.views": ["S"],
     "models[0].train.epochs": 2, "models[1].train.epochs": 2,
     "transfer.directions[0].n_permutations": 5, "transfer.directions[1].n_permutations": 5,
-    "brain.subjects": 2, "rsa.bootstrap": 20,
+    "brain.subjects": 2, "rsa.n_bootstrap": 20,
 }
 print(load_config(overrides=small).to_yaml()[:400], "...")
 result = run(out="results/example", overrides=small)

@@ -11,11 +11,22 @@ The public face only; each room (sub-package) holds its own work:
 - :mod:`facebrain.rsa`        RDMs, comparisons, bootstraps, noise ceilings
 - :mod:`facebrain.encoding`   voxelwise ridge, evaluation, variance partitioning
 - :mod:`facebrain.pipeline`   typed configs, cached stages, ``run``
+- :mod:`facebrain.report`     the HTML report and ``results.nc``
+- :mod:`facebrain.errors`     every exception and warning facebrain raises
+
+``import facebrain`` registers the ``acts.fb`` accessor on ``xarray.Dataset``: at once
+when xarray is already imported, else as soon as it is (facebrain imports neither xarray
+nor torch nor the rooms itself, so the command line starts fast).
 """
 
 __version__ = "0.1.0"
 
 import importlib as _importlib
+
+from . import errors
+from ._lazy import when_imported as _when_imported
+
+_when_imported("xarray", lambda: _importlib.import_module(".activations._accessor", __name__))
 
 # Rooms import torch, nilearn and dask; load them on first use (PEP 562) so that
 # `import facebrain` and the command line start fast.
@@ -51,6 +62,7 @@ __all__ = [
     "brain",
     "create",
     "encoding",
+    "errors",
     "extract",
     "list_models",
     "models",

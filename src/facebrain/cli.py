@@ -55,8 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facebrain`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    from .errors import FacebrainError
-    from .pipeline import ConfigError, load_config, run
+    from .errors import ConfigError, FacebrainError
+    from .pipeline import load_config, run
 
     try:
         if args.command == "list-models":

@@ -14,12 +14,9 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).parent))
 from _nets import TinyConvNet, TorchvisionResNet
 
-from facebrain.activations import (
-    NonFiniteActivationError,
-    Reducer,
-    StoreMismatchError,
-    extract,
-)
+from facebrain.activations import extract
+from facebrain.activations._reduce import Reducer
+from facebrain.errors import NonFiniteActivationError, StoreMismatchError
 from facebrain.stimuli import ArraySource, StimulusSet
 
 torch.set_num_threads(1)

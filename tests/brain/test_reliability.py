@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from scipy.stats import pearsonr, rankdata, spearmanr
 
-from facebrain.brain import noise_ceiling, rsa_noise_ceiling, split_half_reliability
+from facebrain.brain import rsa_noise_ceiling, split_half_reliability, voxel_noise_ceiling
 from facebrain.errors import DataFormatError
 
 
@@ -34,7 +34,7 @@ def test_noise_ceiling_recovers_known_value_and_matches_loop(rng):
     sig_s, sig_n = 1.0, 2.0
     mu = sig_s * rng.standard_normal((n_stim, 1, n_vox))
     b = mu + sig_n * rng.standard_normal((n_stim, n_rep, n_vox))
-    nc = noise_ceiling(_resp(b)).values
+    nc = voxel_noise_ceiling(_resp(b)).values
     truth = sig_s**2 / (sig_s**2 + sig_n**2 / n_rep)  # 0.5
     assert abs(nc.mean() - truth) < 0.02
     # hand-written loop of the documented formula
@@ -44,10 +44,10 @@ def test_noise_ceiling_recovers_known_value_and_matches_loop(rng):
         s2s = max(np.var(x.mean(axis=1), ddof=1) - s2n / n_rep, 0)
         assert nc[v] == pytest.approx(s2s / (s2s + s2n / n_rep), rel=1e-10)
     # pure noise -> ceiling near 0; single-repeat input is an error
-    noise = noise_ceiling(_resp(rng.standard_normal((500, 2, 30)))).values
+    noise = voxel_noise_ceiling(_resp(rng.standard_normal((500, 2, 30)))).values
     assert noise.mean() < 0.1 and (noise >= 0).all()
     with pytest.raises(DataFormatError, match="at least 2 repeats"):
-        noise_ceiling(_resp(b[:, :1]))
+        voxel_noise_ceiling(_resp(b[:, :1]))
     with pytest.raises(DataFormatError, match="'repeat' dim"):
         split_half_reliability(_resp(b).isel(repeat=0))
 

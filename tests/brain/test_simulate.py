@@ -14,12 +14,12 @@ from facebrain.brain import (
     load_bids,
     load_ground_truth,
     load_roi_masks,
-    noise_ceiling,
     roi_responses,
     rsa_noise_ceiling,
     simulate,
     single_trial_betas,
     split_half_reliability,
+    voxel_noise_ceiling,
 )
 from facebrain.errors import DataFormatError
 
@@ -104,7 +104,7 @@ def test_reliability_and_ceilings(sim_root, estimated):
     for m in load_roi_masks(sim_root / "derivatives" / "facebrain-rois", "01").values():
         inside |= np.asarray(m.dataobj).ravel()[flat] > 0
     assert np.nanmean(rel[inside]) > np.nanmean(rel[~inside]) + 0.2
-    nc = noise_ceiling(betas).values
+    nc = voxel_noise_ceiling(betas).values
     assert np.all((nc >= 0) & (nc <= 1))
     assert np.nanmean(nc[inside]) > np.nanmean(nc[~inside]) + 0.1
     assert np.isfinite(resp.reliability).all() and np.isfinite(resp.noise_ceiling).all()

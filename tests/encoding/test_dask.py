@@ -30,7 +30,7 @@ def client():
 def test_rsa_bootstrap_on_dask_equals_local(client, rng):
     acts, brain = make(rng)
     for method in ("tau-a", "spearman", "corr_cov"):
-        kw = {"method": method, "bootstrap": 12, "over": "both", "seed": 5, "chunk_size": 4}
+        kw = {"method": method, "n_bootstrap": 12, "over": "both", "seed": 5, "chunk_size": 4}
         xr.testing.assert_identical(compare(acts, brain, **kw),
                                     compare(acts, brain, client=client, **kw))
 

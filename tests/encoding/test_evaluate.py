@@ -147,7 +147,8 @@ def test_evaluate_warns_once_about_grid_edges_over_all_layers():
 
     import xarray as xr
 
-    from facebrain.encoding import AlphaGridWarning, evaluate
+    from facebrain.encoding import evaluate
+    from facebrain.errors import AlphaGridWarning
 
     rng = np.random.default_rng(5)
     n = 40

@@ -176,7 +176,7 @@ def _him_alphas(X, Y, cv, fit_intercept):
 
 
 def _fit(X, Y, **kw):
-    from facebrain.encoding import AlphaGridWarning
+    from facebrain.errors import AlphaGridWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AlphaGridWarning)
@@ -214,7 +214,7 @@ def test_tie_break_prefers_larger_alpha_on_exact_ties():
 
 
 def test_grid_edge_warning(rng):
-    from facebrain.encoding import AlphaGridWarning
+    from facebrain.errors import AlphaGridWarning
 
     X = rng.normal(size=(60, 8))
     noise = rng.normal(size=(60, 20))  # nothing to predict: the largest alpha often wins

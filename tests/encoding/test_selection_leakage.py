@@ -36,7 +36,7 @@ def test_bootstrap_r2_equals_sklearn_weighted_r2(rng):
 def test_planted_layer_is_selected_per_roi_with_paired_bootstrap(rng):
     acts, brain = make(rng, n_id=10)
     acts = acts.assign(noise=(("stimulus", "n_unit"), rng.normal(size=(40, 6))))
-    res = evaluate(acts, brain, n_folds=5, inner_cv=3, alphas=ALPHAS, bootstrap=200, seed=2)
+    res = evaluate(acts, brain, n_folds=5, inner_cv=3, alphas=ALPHAS, n_bootstrap=200, seed=2)
     assert res["best_layer"].sel(region="FFA").item() == "A"
     assert res["best_layer"].sel(region="OFA").item() == "B"
     for roi in ("FFA", "OFA"):
@@ -50,12 +50,12 @@ def test_planted_layer_is_selected_per_roi_with_paired_bootstrap(rng):
         float(res["r2"].sel(layer="A").values[ffa].mean()))
     # a second "network" evaluated with the same seed pairs up; another seed does not
     other = evaluate(acts[["noise"]], brain, n_folds=5, inner_cv=3, alphas=ALPHAS,
-                     bootstrap=200, seed=2)
+                     n_bootstrap=200, seed=2)
     pooled = select_candidates({"net": res, "other": other}, "r2_roi", "bootstrap_r2",
                                roi_dim="region", what="encoding")
     assert pooled["best_candidate"].sel(roi="FFA").item() == "net:A"
     other3 = evaluate(acts[["noise"]], brain, n_folds=5, inner_cv=3, alphas=ALPHAS,
-                      bootstrap=200, seed=3)
+                      n_bootstrap=200, seed=3)
     with pytest.raises(StimulusMismatchError):
         select_candidates({"net": res, "other": other3}, "r2_roi", "bootstrap_r2",
                           roi_dim="region")
@@ -130,7 +130,7 @@ def test_extraction_pca_cannot_reach_a_cross_validated_encoding(rng):
 
 def test_xarray_roundtrip_keeps_the_selection(rng, tmp_path):
     acts, brain = make(rng)
-    res = evaluate(acts, brain, n_folds=4, inner_cv=3, alphas=ALPHAS, bootstrap=20)
+    res = evaluate(acts, brain, n_folds=4, inner_cv=3, alphas=ALPHAS, n_bootstrap=20)
     res.to_netcdf(tmp_path / "e.nc", engine="h5netcdf")
     back = xr.load_dataset(tmp_path / "e.nc", engine="h5netcdf")
     assert list(back["best_layer"].values) == list(res["best_layer"].values)

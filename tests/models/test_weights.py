@@ -13,7 +13,8 @@ import torch
 
 from facebrain._utils import file_sha256
 from facebrain.errors import WeightsError
-from facebrain.models import create, load_weights, read_state_dict, safe_pickle_load
+from facebrain.models import create, load_weights
+from facebrain.models._weights import read_state_dict, safe_pickle_load
 
 SMALL = {"width": 4, "hidden": 16, "embedding_dim": 8, "input_size": 72}
 

@@ -30,7 +30,7 @@ DEMO_TINY = {
     "transfer.directions[0].options": {"head_kw": {"alpha": 10.0}},
     "transfer.directions[1].options": {"head_kw": {"alpha": 10.0}},
     "transfer.directions[0].features": "srp:64", "transfer.directions[1].features": "srp:64",
-    "brain.subjects": 2, "brain.runs": 1, "rsa.bootstrap": 50, "encoding.bootstrap": 200,
+    "brain.subjects": 2, "brain.runs": 1, "rsa.n_bootstrap": 50, "encoding.n_bootstrap": 200,
     "encoding.n_folds": 2, "encoding.inner_cv": 2, "encoding.alphas": [1.0, 100.0, 10000.0],
 }
 
@@ -63,7 +63,7 @@ POSTER_TINY = {
 
 FMRI_TINY = {
     "threads": 1,
-    "extract.layers": ["layer4", "avgpool"], "rsa.bootstrap": 0,
+    "extract.layers": ["layer4", "avgpool"], "rsa.n_bootstrap": 0,
     "encoding.n_folds": 2, "encoding.inner_cv": 2, "encoding.alphas": [1.0, 100.0, 10000.0],
 }
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from facebrain.pipeline import ConfigError, ModelConfig, load_config
+from facebrain.errors import ConfigError
+from facebrain.pipeline import ModelConfig, load_config
 from facebrain.pipeline._baselines import (
     check_baselines,
     model_seed,

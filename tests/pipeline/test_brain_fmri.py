@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from facebrain.pipeline import ConfigError, load_config
+from facebrain.errors import ConfigError
+from facebrain.pipeline import load_config
 from facebrain.pipeline._runner import StageContext
 
 from .test_config import minimal

@@ -79,7 +79,7 @@ def test_run_rejects_unknown_stage_name(config_file):
 
 
 def test_stage_failure_exit_status(config_file, tmp_path, monkeypatch, capsys):
-    from facebrain.pipeline import StageError
+    from facebrain.errors import StageError
 
     def boom(ctx):
         raise StageError("facebrain.encoding.evaluate is not available yet")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from facebrain.pipeline import Config, ConfigError, default_config_path, load_config
+from facebrain.errors import ConfigError
+from facebrain.pipeline import Config, default_config_path, load_config
 from facebrain.pipeline._typed import apply_overrides, expand_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,7 +118,7 @@ def test_env_expansion(tmp_path):
 
 def test_overrides_strings_and_mapping():
     cfg = load_config(overrides=["models[0].train.epochs=1", "stimuli.train.n_identities=4",
-                                 "extract.layers=[layer1, layer2, layer4]", "rsa.bootstrap=0"])
+                                 "extract.layers=[layer1, layer2, layer4]", "rsa.n_bootstrap=0"])
     assert cfg.models[0].train.epochs == 1
     assert cfg.stimuli["train"].n_identities == 4
     assert cfg.extract.layers == ["layer1", "layer2", "layer4"]

@@ -42,7 +42,7 @@ def bids_run(tmp_path_factory):
         "transfer": {"directions": [], "disentangle": False},
         "brain": {"source": "bids", "stimuli": "shown", "root": str(bids), "subjects": "all",
                   "rois": ["rFFA", "rpSTS"]},
-        "rsa": {"bootstrap": 0, "noise_ceiling": False},
+        "rsa": {"n_bootstrap": 0, "ceiling": False},
         "encoding": {"enabled": False}, "report": {"enabled": False},
     }
     return tmp, cfg, bids, manifest
@@ -181,7 +181,8 @@ def test_tree_hash_follows_symlinks_and_survives_loops(tmp_path):
 
 
 def test_unreadable_input_file_is_a_named_error(tmp_path):
-    from facebrain.pipeline import Stage, StageError
+    from facebrain.errors import StageError
+    from facebrain.pipeline import Stage
 
     data = tmp_path / "data"
     data.mkdir()

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facebrain.pipeline import ConfigError, load_config, run
+from facebrain.errors import ConfigError
+from facebrain.pipeline import load_config, run
 from facebrain.pipeline._config import LOADER_OPTIONS, StimulusConfig
 from facebrain.pipeline._stages import (
     build_stimulus_set,

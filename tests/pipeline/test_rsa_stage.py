@@ -51,9 +51,9 @@ def _ctx(tmp_path, **rsa):
         "models": [{"name": "net", "arch": "small_resnet", "layers": ["layer2", "layer3",
                                                                      "layer4"]}],
         # baselines need the stimuli stage; this test is about degenerate layers only
-        "rsa": {"bootstrap": 0, "noise_ceiling": False, "standardize": False, "baselines": [],
+        "rsa": {"n_bootstrap": 0, "ceiling": False, "standardize": False, "baselines": [],
                 **rsa},
-        "encoding": {"baselines": [], "bootstrap": 0},
+        "encoding": {"baselines": [], "n_bootstrap": 0},
         "transfer": {"disentangle": False},
     })
     return StageContext(config=cfg, stage="rsa", dir=tmp_path, run_dir=tmp_path,

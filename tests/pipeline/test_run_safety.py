@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from facebrain import cli
-from facebrain.errors import RunLockedError
-from facebrain.pipeline import ConfigError, Stage, run
+from facebrain.errors import ConfigError, RunLockedError
+from facebrain.pipeline import Stage, run
 from facebrain.pipeline._lock import LOCK_NAME, RunLock
 
 CONFIG = {
@@ -133,7 +133,7 @@ TINY = {
     "transfer": {"directions": [], "disentangle": False},
     "brain": {"source": "simulate", "subjects": 1, "runs": 1, "repeats": 2,
               "rois": ["rFFA", "EVC"]},
-    "rsa": {"bootstrap": 0, "noise_ceiling": False},
+    "rsa": {"n_bootstrap": 0, "ceiling": False},
     "encoding": {"enabled": False},
 }
 

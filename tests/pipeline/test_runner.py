@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from facebrain.errors import DiskFullError
-from facebrain.pipeline import Stage, StageError, load_config, run
+from facebrain.errors import DiskFullError, StageError
+from facebrain.pipeline import Stage, load_config, run
 from facebrain.pipeline._cache import MANIFEST
 
 CONFIG = {
@@ -22,7 +22,7 @@ CONFIG = {
     "models": [{"name": "net", "arch": "small_resnet"}],
     "brain": {"source": "none"},
     "extract": {"batch_size": 8},
-    "rsa": {"bootstrap": 3},
+    "rsa": {"n_bootstrap": 3},
 }
 
 
@@ -40,7 +40,7 @@ def fake_stages(calls: list, *, fail_in: str | None = None):
         if fail_in == "b":
             (ctx.dir / "half.bin").write_bytes(b"x" * 10)
             raise KeyboardInterrupt  # killed mid-stage
-        (ctx.dir / "b.json").write_text(json.dumps({"v": v * ctx.config.rsa.bootstrap}))
+        (ctx.dir / "b.json").write_text(json.dumps({"v": v * ctx.config.rsa.n_bootstrap}))
 
     def c(ctx):
         calls.append("c")
@@ -81,7 +81,7 @@ def test_changing_one_setting_recomputes_that_stage_and_later_only(tmp_path):
     calls = []
     res = run(CONFIG, out=tmp_path, stages=fake_stages(calls))
     calls.clear()
-    res2 = run(CONFIG, out=tmp_path, stages=fake_stages(calls), overrides={"rsa.bootstrap": 5})
+    res2 = run(CONFIG, out=tmp_path, stages=fake_stages(calls), overrides={"rsa.n_bootstrap": 5})
     assert calls == ["b", "c"]
     assert res2.keys["a"] == res.keys["a"] and res2.keys["b"] != res.keys["b"]
     assert res2.keys["c"] != res.keys["c"]  # its input changed

@@ -16,7 +16,8 @@ import pytest
 import torch
 import xarray as xr
 
-from facebrain.pipeline import StageError, load_config, run
+from facebrain.errors import StageError
+from facebrain.pipeline import load_config, run
 from facebrain.report import read_results
 
 from . import _fakes
@@ -288,7 +289,7 @@ def test_weights_of_the_wrong_model_stop_with_the_key(tmp_path):
 
 
 def test_missing_dataset_path_is_a_config_error(tmp_path, monkeypatch):
-    from facebrain.pipeline import ConfigError
+    from facebrain.errors import ConfigError
 
     monkeypatch.setenv("KDEF_ROOT", str(tmp_path / "nowhere"))
     monkeypatch.setenv("LFW_ROOT", str(tmp_path))

@@ -9,7 +9,8 @@ import torch
 import yaml
 
 from facebrain import cli
-from facebrain.pipeline import ConfigError, StageError, load_config, run
+from facebrain.errors import ConfigError, StageError
+from facebrain.pipeline import load_config, run
 
 CONFIG = {
     "name": "vals",

@@ -8,18 +8,13 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
+from facebrain.report._results import clean_attrs
 from scipy.spatial.distance import pdist, squareform
 
-from facebrain.report import (
-    HtmlReport,
-    clean_attrs,
-    rdm_matrix,
-    read_results,
-    voxel_image,
-    write_report,
-    write_results,
-)
+from facebrain.report import read_results, write_report, write_results
 from facebrain.report._browser import check_in_browser
+from facebrain.report._figures import rdm_matrix, voxel_image
+from facebrain.report._html import HtmlReport
 
 from . import _fakes
 

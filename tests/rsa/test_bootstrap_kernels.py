@@ -89,7 +89,7 @@ def test_compare_on_cuda_equals_cpu(method):
                          dims=("stimulus", "voxel"),
                          coords={"stimulus": ids, "roi": ("voxel", ["FFA"] * 6),
                                  "subject": ("voxel", ["01", "01", "01", "02", "02", "02"])})
-    cpu = compare(acts, brain, method=method, bootstrap=50, noise_ceiling=False)
-    gpu = compare(acts, brain, method=method, bootstrap=50, noise_ceiling=False, device="cuda")
+    cpu = compare(acts, brain, method=method, n_bootstrap=50, ceiling=False)
+    gpu = compare(acts, brain, method=method, n_bootstrap=50, ceiling=False, device="cuda")
     np.testing.assert_allclose(gpu["bootstrap_score"].values, cpu["bootstrap_score"].values,
                                rtol=0, atol=1e-6)

@@ -85,7 +85,7 @@ def test_label_rdm():
 @pytest.mark.parametrize("method", METHODS)
 def test_compare_scores_equal_rsatoolbox(data, method):
     acts, brain = data
-    res = compare(acts, brain, method=method, noise_ceiling=False)
+    res = compare(acts, brain, method=method, ceiling=False)
     ref = rsa_compare(rdm(acts), rdm(brain), method=method)  # (layer, roi*subject)
     np.testing.assert_allclose(res["score"].values.reshape(2, 6), ref, rtol=0, atol=TOL)
     np.testing.assert_allclose(res["score_mean"].values, ref.reshape(2, 2, 3).mean(-1),
@@ -136,7 +136,7 @@ def test_stimulus_bootstrap_equals_rsatoolbox_subsample(data, method):
 
 def test_bootstrap_distribution_and_percentile_ci(data):
     acts, brain = data
-    res = compare(acts, brain, bootstrap=40, over="both", seed=3, noise_ceiling=False,
+    res = compare(acts, brain, n_bootstrap=40, over="both", seed=3, ceiling=False,
                   chunk_size=7)
     assert res["bootstrap_score"].dims == ("bootstrap", "layer", "roi")
     mr, br = rdm(acts), rdm(brain)
@@ -149,10 +149,10 @@ def test_bootstrap_distribution_and_percentile_ci(data):
     np.testing.assert_allclose(res["ci_low"].values, lo)
     np.testing.assert_allclose(res["ci_high"].values, hi)
     # chunking does not change anything; subjects-only resamples the point scores
-    again = compare(acts, brain, bootstrap=40, over="both", seed=3, noise_ceiling=False,
+    again = compare(acts, brain, n_bootstrap=40, over="both", seed=3, ceiling=False,
                     chunk_size=40)
     np.testing.assert_array_equal(again["bootstrap_score"].values, res["bootstrap_score"].values)
-    subj_only = compare(acts, brain, bootstrap=5, over="subjects", seed=3, noise_ceiling=False)
+    subj_only = compare(acts, brain, n_bootstrap=5, over="subjects", seed=3, ceiling=False)
     _, sj = draw_sample(3, 2, 14, 3, "subjects")
     np.testing.assert_allclose(subj_only["bootstrap_score"].values[2],
                                subj_only["score"].values[:, :, sj].mean(-1), atol=TOL)
@@ -165,9 +165,9 @@ def test_different_stimuli_error_lists_ids_or_intersection(data):
     b = brain.isel(stimulus=slice(2, 14))
     with pytest.raises(StimulusMismatchError, match=r"s000.*s001.*s012.*s013"):
         compare(a, b)
-    res = compare(a, b, align="intersection", noise_ceiling=False)
+    res = compare(a, b, align="intersection", ceiling=False)
     shared = [f"s{i:03d}" for i in range(2, 12)]
-    ref = compare(acts.sel(stimulus=shared), brain.sel(stimulus=shared), noise_ceiling=False)
+    ref = compare(acts.sel(stimulus=shared), brain.sel(stimulus=shared), ceiling=False)
     np.testing.assert_allclose(res["score"].values, ref["score"].values, atol=TOL)
     assert res.attrs["n_stimuli"] == 10
 
@@ -175,8 +175,8 @@ def test_different_stimuli_error_lists_ids_or_intersection(data):
 def test_order_of_stimuli_does_not_matter(data):
     acts, brain = data
     shuffled = acts.isel(stimulus=np.random.default_rng(1).permutation(14))
-    np.testing.assert_allclose(compare(shuffled, brain, noise_ceiling=False)["score"].values,
-                               compare(acts, brain, noise_ceiling=False)["score"].values,
+    np.testing.assert_allclose(compare(shuffled, brain, ceiling=False)["score"].values,
+                               compare(acts, brain, ceiling=False)["score"].values,
                                atol=TOL)
 
 
@@ -191,7 +191,7 @@ def test_constant_rdm_is_nan_with_warning(data):
     const = acts.assign(flat=(("stimulus", "flat_unit"), np.tile([1.0, 2.0, 3.0], (14, 1))))
     with pytest.warns(RuntimeWarning, match="constant"):
         res = compare(const, brain, method="spearman", rdm_method="correlation",
-                      noise_ceiling=False)
+                      ceiling=False)
     assert np.isnan(res["score"].sel(layer="flat")).all()
     assert np.isfinite(res["score"].sel(layer="conv")).all()
 

@@ -47,7 +47,7 @@ def test_compare_equals_rsatoolbox_with_nan_entries(rng, method):
     m = RDMs(v1, pattern_descriptors={"stimulus": ids}, rdm_descriptors={"layer": ["a", "b", "c"]})
     b = RDMs(v2, pattern_descriptors={"stimulus": ids},
              rdm_descriptors={"roi": ["R1", "R1", "R2", "R2"], "subject": ["1", "2", "1", "2"]})
-    res = compare(m, b, method=method, noise_ceiling=False)
+    res = compare(m, b, method=method, ceiling=False)
     ref = rsa_compare(m, b, method=method)
     np.testing.assert_allclose(res["score"].values.reshape(3, 4), ref, rtol=0, atol=TOL)
 

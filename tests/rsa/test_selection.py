@@ -49,7 +49,7 @@ def _planted(rng, n=N):
 def planted():
     rng = np.random.default_rng(11)
     acts, brain = _planted(rng)
-    res = compare(acts, brain, method="corr", bootstrap=300, noise_ceiling=False, seed=3)
+    res = compare(acts, brain, method="corr", n_bootstrap=300, ceiling=False, seed=3)
     return acts, brain, res
 
 
@@ -78,7 +78,7 @@ def test_bootstrap_is_paired_so_a_near_copy_has_a_narrow_difference_interval(pla
     x = acts["a_clean"].values
     near = acts.assign(copy=(("stimulus", "u6"), x + 1e-3 * np.random.default_rng(0).normal(
         size=x.shape)))[["a_clean", "copy"]]
-    res = compare(near, brain, method="corr", bootstrap=200, noise_ceiling=False, seed=1)
+    res = compare(near, brain, method="corr", n_bootstrap=200, ceiling=False, seed=1)
     width = float(res["diff_ci_high"].sel(roi="FFA") - res["diff_ci_low"].sel(roi="FFA"))
     single = float((res["ci_high"] - res["ci_low"]).sel(layer="a_clean", roi="FFA"))
     assert single > 0.05 and width < 0.01 * single
@@ -103,7 +103,7 @@ def test_networks_pooled_and_contrasted_at_a_layer(planted):
     acts, brain, _ = planted
     net1 = acts[["a_clean", "b_layer"]]
     net2 = acts[["a_noisy", "random"]].rename({"a_noisy": "a_clean", "random": "b_layer"})
-    kw = {"method": "corr", "bootstrap": 150, "noise_ceiling": False, "seed": 5}
+    kw = {"method": "corr", "n_bootstrap": 150, "ceiling": False, "seed": 5}
     results = {"net1": compare(net1, brain, **kw), "net2": compare(net2, brain, **kw)}
     pooled = select_candidates(results, "score_mean", "bootstrap_score")
     assert pooled["best_candidate"].sel(roi="FFA").item() == "net1:a_clean"
@@ -128,9 +128,9 @@ def test_too_many_nan_bootstrap_samples_are_refused(rng):
                          coords={"stimulus": ids, "roi": ("voxel", ["FFA"] * 4),
                                  "subject": ("voxel", ["01"] * 4)})
     with pytest.raises(BootstrapError, match=r"layer 'odd' x ROI 'FFA' are NaN"):
-        compare(acts, brain, method="spearman", rdm_method="euclidean", bootstrap=60,
-                noise_ceiling=False)
-    res = compare(acts, brain, method="spearman", rdm_method="euclidean", bootstrap=60,
-                  noise_ceiling=False, max_nan=0.9)
+        compare(acts, brain, method="spearman", rdm_method="euclidean", n_bootstrap=60,
+                ceiling=False)
+    res = compare(acts, brain, method="spearman", rdm_method="euclidean", n_bootstrap=60,
+                  ceiling=False, max_nan=0.9)
     n_valid = int(res["n_valid_bootstrap"].item())
     assert 0 < n_valid < 60 and int(np.isfinite(res["bootstrap_score"]).sum()) == n_valid

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from fakes import image_bytes, truncate, write_image
 
-from facebrain.stimuli import CANONICAL_EXPRESSIONS, data_path, read_data_table
+from facebrain.stimuli import CANONICAL_EXPRESSIONS
 from facebrain.stimuli._kdef import KDEF_PATTERN
-from facebrain.stimuli._loader_utils import expression_map, probe_image
+from facebrain.stimuli._loader_utils import data_path, expression_map, probe_image, read_data_table
 
 
 def test_tables_are_installed_with_the_package():

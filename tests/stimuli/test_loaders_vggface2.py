@@ -9,14 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facebrain.errors import DataFormatError
-from facebrain.stimuli import (
-    StimulusSet,
-    bbox_crop,
-    load_vggface2,
-    read_image,
-    read_vggface2_bboxes,
-    read_vggface2_meta,
-)
+from facebrain.stimuli import StimulusSet, load_vggface2
+from facebrain.stimuli._images import bbox_crop, read_image
+from facebrain.stimuli._vggface2 import read_vggface2_bboxes, read_vggface2_meta
 
 
 @pytest.fixture

@@ -11,14 +11,8 @@ import pytest
 from PIL import Image
 
 from facebrain.errors import DataFormatError
-from facebrain.stimuli import (
-    ArraySource,
-    StimulusSet,
-    find_duplicates,
-    from_table,
-    load_folder,
-    read_image,
-)
+from facebrain.stimuli import ArraySource, StimulusSet, find_duplicates, from_table, load_folder
+from facebrain.stimuli._images import read_image
 
 
 # ------------------------------------------------------- NA identities (issue 12, item 11)

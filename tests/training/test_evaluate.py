@@ -10,8 +10,8 @@ from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 from facebrain.models import Preprocess
 from facebrain.stimuli import ArraySource, StimulusSet
-from facebrain.training import best_threshold, evaluate_accuracy, verification_accuracy
-from facebrain.training._evaluate import assign_folds, threshold_cv
+from facebrain.training import evaluate_accuracy, verification_accuracy
+from facebrain.training._evaluate import assign_folds, best_threshold, threshold_cv
 
 
 def _naive_best(scores, same):

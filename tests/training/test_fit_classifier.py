@@ -9,14 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
+from facebrain.errors import TrainingError
 from facebrain.stimuli import ArraySource, StimulusSet
-from facebrain.training import (
-    TrainingError,
-    evaluate_accuracy,
-    fit_classifier,
-    load_checkpoint,
-    split_train_val,
-)
+from facebrain.training import evaluate_accuracy, fit_classifier, load_checkpoint
+from facebrain.training._classifier import split_train_val
 
 from ._fakes import fake_identities
 from .conftest import tiny_net

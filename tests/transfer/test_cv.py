@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _synth import make_acts
 
-from facebrain.transfer import kdef10_folds, kdef_identity_index, make_folds, probe
+from facebrain.transfer import kdef10_folds, make_folds, probe
+from facebrain.transfer._cv import kdef_identity_index
 
 PUBLISHED = [[8, 15, 31, 38, 47, 57, 66], [9, 16, 32, 39, 48, 58, 67], [10, 17, 33, 40, 49, 59, 68],
              [11, 18, 34, 41, 50, 60, 69], [12, 19, 35, 42, 51, 61, 0], [13, 20, 36, 43, 52, 62, 1],

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .._deprecation import user_stacklevel
 from ..errors import LeakageError
 
 __all__ = ["check_pca_leakage"]
@@ -83,4 +84,5 @@ def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
             if shared:
                 warnings.warn(f"{analysis}: identities {shared[:5]} are in both the PCA fit set "
                               "and the analysed stimuli; fit the PCA on other people for a "
-                              "clean leave-identity-out estimate.", UserWarning, stacklevel=3)
+                              "clean leave-identity-out estimate.", UserWarning,
+                              stacklevel=user_stacklevel())

@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..errors import DataFormatError
 
-__all__ = ["noise_ceiling", "rsa_noise_ceiling", "split_half_reliability"]
+__all__ = ["rsa_noise_ceiling", "split_half_reliability", "voxel_noise_ceiling"]
 
 
 def _repeat_array(responses: xr.DataArray, fn: str) -> np.ndarray:
@@ -96,8 +96,12 @@ def split_half_reliability(responses: xr.DataArray) -> xr.DataArray:
                         name="reliability")
 
 
-def noise_ceiling(responses: xr.DataArray, *, n_average: float | None = None) -> xr.DataArray:
+def voxel_noise_ceiling(responses: xr.DataArray, *,
+                        n_average: float | None = None) -> xr.DataArray:
     """Encoding noise ceiling per voxel: explainable fraction of variance (see module doc).
+
+    Not the RSA ceiling of an ROI's RDMs across subjects: that is :func:`rsa_noise_ceiling`.
+    Called ``noise_ceiling`` before facebrain 0.2 (the old name warns until 0.3).
 
     Parameters
     ----------
@@ -119,11 +123,11 @@ def noise_ceiling(responses: xr.DataArray, *, n_average: float | None = None) ->
     >>> signal = rng.standard_normal((20, 1, 5))  # 20 stimuli, 5 voxels
     >>> betas = xr.DataArray(signal + 0.5 * rng.standard_normal((20, 4, 5)),
     ...                      dims=("stimulus", "repeat", "voxel"))
-    >>> nc = noise_ceiling(betas)
+    >>> nc = voxel_noise_ceiling(betas)
     >>> nc.shape, bool(((nc > 0.5) & (nc <= 1)).all())
     ((5,), True)
     """
-    b = _repeat_array(responses, "noise_ceiling")
+    b = _repeat_array(responses, "voxel_noise_ceiling")
     counts = np.isfinite(b).sum(axis=1)  # (stim, vox)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

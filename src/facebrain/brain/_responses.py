@@ -9,7 +9,7 @@ import xarray as xr
 
 from .._utils import check_same_stimuli
 from ..errors import DataFormatError
-from ._reliability import noise_ceiling, split_half_reliability
+from ._reliability import split_half_reliability, voxel_noise_ceiling
 from ._rois import _to_grid
 
 __all__ = ["concat_responses", "roi_responses"]
@@ -101,7 +101,7 @@ def roi_responses(
         n_rep = out.sizes["repeat"]
         if n_rep >= 2:
             rel = split_half_reliability(out)
-            nc = noise_ceiling(out)
+            nc = voxel_noise_ceiling(out)
             out = out.assign_coords(reliability=("voxel", rel.values),
                                     noise_ceiling=("voxel", nc.values))
         if average_repeats:

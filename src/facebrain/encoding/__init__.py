@@ -17,8 +17,10 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "._banded": ["banded_ridge_cv"],
     "._evaluate": ["FittedEncoder", "evaluate", "fit"],
     "._partition": ["variance_partition"],
-    "._ridge_encoder": ["AlphaGridWarning", "RidgeEncoder"],
+    "._ridge_encoder": ["RidgeEncoder"],
     "._solvers": ["RIDGE_SOLVERS"],
+}, deprecated={
+    "AlphaGridWarning": ("..errors", "AlphaGridWarning", "use facebrain.errors.AlphaGridWarning"),
 })
 
 if TYPE_CHECKING:  # eager imports for static analysis
@@ -26,5 +28,5 @@ if TYPE_CHECKING:  # eager imports for static analysis
     from ._banded import banded_ridge_cv
     from ._evaluate import FittedEncoder, evaluate, fit
     from ._partition import variance_partition
-    from ._ridge_encoder import AlphaGridWarning, RidgeEncoder
+    from ._ridge_encoder import RidgeEncoder
     from ._solvers import RIDGE_SOLVERS

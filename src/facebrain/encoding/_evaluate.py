@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
+from .._deprecation import renamed_kwargs, user_stacklevel
 from .._utils import shared_stimulus_ids
 from ..errors import DataFormatError, LeakageError
 from ._ridge_encoder import (
@@ -95,7 +96,8 @@ def warn_mixed_identities(cv, groups, where: str) -> None:
         warnings.warn(f"{where}: cv='kfold' puts images of the same identity in training and "
                       "test folds (identities are mixed across folds), so scores include "
                       "recognising people seen in training; use cv='leave-identity-out' for "
-                      "generalisation to new faces.", UserWarning, stacklevel=3)
+                      "generalisation to new faces.", UserWarning,
+                      stacklevel=user_stacklevel())
 
 
 def outer_folds(cv, n_folds, n, groups, seed):
@@ -205,7 +207,8 @@ def _scores(Y, pred):
     n_const = int((sst == 0).sum())
     if n_const:
         warnings.warn(f"{n_const} voxel(s) are constant over the stimuli; their r2 and r are "
-                      "NaN. Remove them or check the ROI mask.", RuntimeWarning, stacklevel=3)
+                      "NaN. Remove them or check the ROI mask.", RuntimeWarning,
+                      stacklevel=user_stacklevel())
     return r2, r
 
 
@@ -257,7 +260,8 @@ def _warn_grid_edges(names, fold_alphas, alphas) -> None:
             f"layer(s): {', '.join(bad)}. Voxels without predictable signal pick the largest "
             "alpha; many picking the smallest means the best penalty may lie below the grid. "
             f"Consider alphas=np.logspace({np.log10(lo_a) - 2:.0f}, {np.log10(hi_a) + 2:.0f}, "
-            f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=3)
+            f"{alphas.size + 4}).", AlphaGridWarning,
+            stacklevel=user_stacklevel())
 
 
 def _voxel_coords(brain: xr.DataArray) -> dict:
@@ -265,6 +269,7 @@ def _voxel_coords(brain: xr.DataArray) -> dict:
             for k, v in brain.coords.items() if v.dims == ("voxel",)}
 
 
+@renamed_kwargs(bootstrap="n_bootstrap")
 def evaluate(
     acts: xr.Dataset,
     brain: xr.DataArray,
@@ -282,7 +287,7 @@ def evaluate(
     seed: int = 0,
     client=None,
     groups=None,
-    bootstrap: int = 0,
+    n_bootstrap: int = 0,
     ci: float = 0.95,
 ) -> xr.Dataset:
     """Cross-validated voxelwise encoding of each layer.
@@ -314,11 +319,13 @@ def evaluate(
         Identity of each stimulus (default: the ``identity`` coordinate). Whatever
         the outer splitter, the inner CV never splits a group (an int ``inner_cv``
         becomes ``GroupKFold``; a splitter that mixes groups raises LeakageError).
-    bootstrap : int
+    n_bootstrap : int
         Paired bootstrap samples of the held-out predictions (0: none). Sample ``b``
         resamples identities (stimuli without groups) with
         ``default_rng([seed, b])``, the same for every layer and for every call with
         the same stimuli, groups and seed, so results of several networks pair up.
+        Called ``bootstrap`` before facebrain 0.2 (still accepted, with a
+        ``FutureWarning``, until 0.3).
     ci : float
         Coverage of the bootstrap intervals.
 
@@ -352,8 +359,8 @@ def evaluate(
     True
     """
     alphas = check_alphas(alphas)
-    if int(bootstrap) < 0:
-        raise ValueError(f"bootstrap={bootstrap!r} must be >= 0.")
+    if int(n_bootstrap) < 0:
+        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be >= 0.")
     if not 0 < ci < 1:
         raise ValueError(f"ci={ci!r} must lie in (0, 1).")
     acts, brain = align_inputs(acts, brain, align)
@@ -408,7 +415,7 @@ def evaluate(
 
     preds = {name: res[name][0] for name in names}
     ids = [str(i) for i in brain["stimulus"].values]
-    return add_roi_selection(ds, Y, preds, ids=ids, groups=groups, n_boot=int(bootstrap),
+    return add_roi_selection(ds, Y, preds, ids=ids, groups=groups, n_boot=int(n_bootstrap),
                              seed=int(seed), ci=ci)
 
 

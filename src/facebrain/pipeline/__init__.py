@@ -1,5 +1,6 @@
 """The main job: typed YAML configs, cached stages and ``run(config)``."""
 
+from .._lazy import attach
 from ._baselines import pixel_features, untrained_twin
 from ._config import (
     BrainConfig,
@@ -17,15 +18,18 @@ from ._config import (
     default_config_path,
     load_config,
 )
-from ._runner import RunResult, Stage, StageContext, StageError, run
+from ._runner import RunResult, Stage, StageContext, run
 from ._stages import STAGE_NAMES, default_stages
-from ._typed import ConfigError
+
+__getattr__ = attach(__name__, {}, deprecated={
+    "ConfigError": ("..errors", "ConfigError", "use facebrain.errors.ConfigError"),
+    "StageError": ("..errors", "StageError", "use facebrain.errors.StageError"),
+})[0]
 
 __all__ = [
     "STAGE_NAMES",
     "BrainConfig",
     "Config",
-    "ConfigError",
     "DriverConfig",
     "EncodingConfig",
     "ExtractConfig",
@@ -35,7 +39,6 @@ __all__ = [
     "RunResult",
     "Stage",
     "StageContext",
-    "StageError",
     "StimulusConfig",
     "TrainConfig",
     "TransferConfig",

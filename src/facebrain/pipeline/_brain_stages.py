@@ -370,7 +370,7 @@ def stage_rsa(ctx: StageContext) -> dict:
         if r.standardize:
             acts = standardize_units(acts)
         return compare(acts, responses, method=r.method, rdm_method=r.rdm_method,
-                       bootstrap=r.bootstrap, over=r.over, noise_ceiling=r.noise_ceiling,
+                       n_bootstrap=r.n_bootstrap, over=r.over, ceiling=r.ceiling,
                        seed=r.seed if r.seed is not None else cfg.seed, client=ctx.client)
 
     return _score_candidates(
@@ -439,7 +439,7 @@ def stage_encoding(ctx: StageContext) -> dict:
 
     def score(acts, layers, responses):
         return evaluate(acts, responses, layers=layers, cv=e.cv, n_folds=e.n_folds,
-                        inner_cv=e.inner_cv, seed=cfg.seed, bootstrap=e.bootstrap,
+                        inner_cv=e.inner_cv, seed=cfg.seed, n_bootstrap=e.n_bootstrap,
                         client=ctx.client, **alphas)
 
     def per_roi(res):

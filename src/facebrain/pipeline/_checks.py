@@ -178,7 +178,7 @@ def _check_rsa_encoding(cfg) -> None:
     r = cfg.rsa
     _one_of(r.method, sorted(COMPARISONS), "rsa.method")
     _one_of(r.rdm_method, RDM_METHODS, "rsa.rdm_method")
-    _positive(r.bootstrap, "rsa.bootstrap", minimum=0)
+    _positive(r.n_bootstrap, "rsa.n_bootstrap", minimum=0)
     from ..encoding._evaluate import CV_SCHEMES
 
     e = cfg.encoding

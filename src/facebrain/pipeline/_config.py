@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .._deprecation import renamed_config_keys, renamed_override_keys
 from ..errors import MissingKeyError
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
@@ -429,13 +430,13 @@ class RSAConfig:
     method: str = "spearman"
     rdm_method: str = "correlation"
     standardize: bool = True
-    bootstrap: int = 200
+    n_bootstrap: int = 200  # "bootstrap" before 0.2 (still read, with a FutureWarning)
     over: Literal["stimuli", "subjects", "both"] = "stimuli"
-    noise_ceiling: bool = True
+    ceiling: bool = True  # "noise_ceiling" before 0.2 (still read, with a FutureWarning)
     models: list[str] | None = None
     layers: list[str] | None = None
     seed: int | None = None
-    # baseline candidates beside the networks (pipeline/_baselines.py); bootstrap > 0
+    # baseline candidates beside the networks (pipeline/_baselines.py); n_bootstrap > 0
     # gives the paired best-vs-runner-up intervals and the selection-corrected p
     baselines: list[str] = field(default_factory=lambda: ["pixels", "untrained"])
     pixel_size: int = 32
@@ -444,8 +445,8 @@ class RSAConfig:
         from ._baselines import check_baselines
 
         self.baselines = check_baselines(self.baselines, f"{key}.baselines")
-        if self.bootstrap < 0:
-            raise ConfigError(f"{key}.bootstrap: expected an int >= 0, got {self.bootstrap}")
+        if self.n_bootstrap < 0:
+            raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
 
 
 @dataclass
@@ -459,8 +460,9 @@ class EncodingConfig:
     alphas: list[float] | None = None
     models: list[str] | None = None
     layers: list[str] | None = None
-    # paired bootstrap over identities of the held-out predictions (cheap: no refits)
-    bootstrap: int = 1000
+    # paired bootstrap over identities of the held-out predictions (cheap: no refits);
+    # "bootstrap" before 0.2 (still read, with a FutureWarning)
+    n_bootstrap: int = 1000
     baselines: list[str] = field(default_factory=lambda: ["pixels", "untrained"])
     pixel_size: int = 32
 
@@ -468,8 +470,8 @@ class EncodingConfig:
         from ._baselines import check_baselines
 
         self.baselines = check_baselines(self.baselines, f"{key}.baselines")
-        if self.bootstrap < 0:
-            raise ConfigError(f"{key}.bootstrap: expected an int >= 0, got {self.bootstrap}")
+        if self.n_bootstrap < 0:
+            raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
 
 
 @dataclass
@@ -625,6 +627,10 @@ def _apply_fallbacks(data: dict) -> dict:
     return data
 
 
+RENAMED_KEYS = {"encoding": {"bootstrap": "n_bootstrap"},
+                "rsa": {"bootstrap": "n_bootstrap", "noise_ceiling": "ceiling"}}
+
+
 def default_config_path() -> Path:
     """Path of the built-in demo config shipped inside the package."""
     return Path(str(resources.files("facebrain") / "configs" / "demo.yaml"))
@@ -683,10 +689,10 @@ def load_config(
         origin = str(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    data = dict(data)
+    data = renamed_config_keys(data, RENAMED_KEYS)
     data.pop("source", None)
     if overrides:
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, renamed_override_keys(overrides, RENAMED_KEYS))
     data = expand_env(data, environ=environ)
     data = _apply_fallbacks(data)
     try:

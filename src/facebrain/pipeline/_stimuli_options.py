@@ -64,7 +64,7 @@ def check_loader_options(spec, key: str) -> None:
                 f"{takes}). Remove the key or change the source."
             )
         if opt == "expression_map" and isinstance(value, str):
-            from ..stimuli import read_data_table
+            from ..stimuli._loader_utils import read_data_table
 
             known = sorted(read_data_table("expression_codes.csv")["dataset"].unique())
             if value not in known:

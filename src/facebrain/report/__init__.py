@@ -1,27 +1,30 @@
 """The self-contained HTML report and the machine-readable ``results.nc``.
 
 The report reads a run folder through the neutral :mod:`facebrain._runfolder`
-(it never imports the pipeline); ``read_results`` / ``write_results`` /
-``write_netcdf`` / ``clean_attrs`` are that module's netCDF helpers.
+(it never imports the pipeline).
 """
 
-from .._runfolder import clean_attrs, read_results, write_netcdf, write_results
-from ._build import ReportData, build_report, collect_run, package_versions, write_report
-from ._figures import rdm_matrix, voxel_image
-from ._html import HtmlReport, figure_to_base64
+from .._lazy import attach
+from .._runfolder import read_results, write_results
+from ._build import ReportData, build_report, write_report
+
+_INTERNAL = "it is internal (import it from {} if you must)"
+
+__getattr__ = attach(__name__, {}, deprecated={
+    name: (mod, name,
+           _INTERNAL.format(mod if mod.startswith("facebrain") else f"facebrain.report{mod}"))
+    for mod, names in {
+        "._build": ["collect_run", "package_versions"],
+        "._figures": ["rdm_matrix", "voxel_image"],
+        "._html": ["HtmlReport", "figure_to_base64"],
+        "facebrain._runfolder": ["clean_attrs", "write_netcdf"],
+    }.items() for name in names
+})[0]
 
 __all__ = [
-    "HtmlReport",
     "ReportData",
     "build_report",
-    "clean_attrs",
-    "collect_run",
-    "figure_to_base64",
-    "package_versions",
-    "rdm_matrix",
     "read_results",
-    "voxel_image",
-    "write_netcdf",
     "write_report",
     "write_results",
 ]

@@ -7,7 +7,7 @@ Bootstraps run on a dask cluster when ``client=`` is given, e.g. an existing one
 
     from dask.distributed import Client
     client = Client("tcp://scheduler-host:8786")
-    res = facebrain.rsa.compare(acts, brain, bootstrap=1000, client=client)
+    res = facebrain.rsa.compare(acts, brain, n_bootstrap=1000, client=client)
 
 Sample ``b`` always comes from ``numpy.random.default_rng([seed, b])``, so the
 result equals the local run, and results of several networks computed with the same
@@ -24,13 +24,20 @@ from .._lazy import attach
 # public name -> defining module; imported on first access (import time stays small)
 __getattr__, __dir__, __all__ = attach(__name__, {
     ".._selection": ["network_contrasts", "select_candidates"],
-    "._compare": ["compare", "noise_ceiling"],
+    "..brain._reliability": ["rsa_noise_ceiling"],
+    "._compare": ["compare"],
     "._kernels": ["COMPARISONS"],
     "._rdm": ["label_rdm", "rdm"],
+}, deprecated={
+    "noise_ceiling": ("._compare", "roi_noise_ceiling",
+                      ("use facebrain.rsa.rsa_noise_ceiling(RDMs(vectors), method) (the same "
+                       "function as facebrain.brain.rsa_noise_ceiling) or compare(..., "
+                       "ceiling=True)")),
 })
 
 if TYPE_CHECKING:  # eager imports for static analysis
     from .._selection import network_contrasts, select_candidates
-    from ._compare import compare, noise_ceiling
+    from ..brain._reliability import rsa_noise_ceiling
+    from ._compare import compare
     from ._kernels import COMPARISONS
     from ._rdm import label_rdm, rdm

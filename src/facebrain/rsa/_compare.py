@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
+from .._deprecation import renamed_kwargs, user_stacklevel
 from .._selection import PAIRING_ATTR, add_selection
 from .._utils import check_same_stimuli, shared_stimulus_ids, stable_hash
 from ..errors import BootstrapError
@@ -15,7 +16,7 @@ from ._bootstrap import bootstrap_chunk, prepare
 from ._kernels import COMPARISONS, COV_METHODS
 from ._rdm import _check_n_stimuli, rdm
 
-__all__ = ["compare", "noise_ceiling"]
+__all__ = ["compare", "roi_noise_ceiling"]
 
 OVER = ("stimuli", "subjects", "both")
 
@@ -94,8 +95,11 @@ def _vectors_in(r: RDMs, ids_from: list[str], ids_to: list[str]) -> np.ndarray:
     return mats[:, iu[0], iu[1]]
 
 
-def noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, float]:
+def roi_noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, float]:
     """Leave-one-subject-out lower and all-subjects upper RSA noise ceiling of one ROI.
+
+    The helper behind ``compare(..., ceiling=True)``; ``facebrain.rsa.noise_ceiling`` until
+    facebrain 0.2 (the old name warns until 0.3).
 
     Uses ``facebrain.brain.rsa_noise_ceiling`` (Nili et al. 2014; rsatoolbox's
     ``pool_rdm`` + ``compare``, as ``boot_noise_ceiling``); NaN with fewer than 2 subjects.
@@ -115,15 +119,16 @@ def noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, float]
     return float(lo), float(hi)
 
 
+@renamed_kwargs(bootstrap="n_bootstrap", noise_ceiling="ceiling")
 def compare(
     model,
     brain,
     *,
     method: str = "spearman",
     rdm_method: str = "correlation",
-    bootstrap: int = 0,
+    n_bootstrap: int = 0,
     over: str = "stimuli",
-    noise_ceiling: bool = True,
+    ceiling: bool = True,
     ci: float = 0.95,
     seed: int = 0,
     client=None,
@@ -146,14 +151,17 @@ def compare(
         (tau-b), ``tau-a``, ``rho-a``, ``corr_cov``, ``cosine_cov``.
     rdm_method : str
         RDM measure when Activations/BrainResponses are given (see :func:`rdm`).
-    bootstrap : int
-        Number of bootstrap samples (0: none).
+    n_bootstrap : int
+        Number of bootstrap samples (0: none). Called ``bootstrap`` before facebrain 0.2
+        (still accepted, with a ``FutureWarning``, until 0.3).
     over : {"stimuli", "subjects", "both"}
         What the bootstrap resamples. Stimulus resampling follows rsatoolbox
         (pairs of a stimulus with its own copy dropped).
-    noise_ceiling : bool
-        Add ``ceiling_lower``/``ceiling_upper`` per ROI (leave-one-subject-out /
-        all-subjects pooled RDM, as rsatoolbox's ``boot_noise_ceiling``).
+    ceiling : bool
+        Fill ``ceiling_lower``/``ceiling_upper`` per ROI (leave-one-subject-out /
+        all-subjects pooled RDM, as rsatoolbox's ``boot_noise_ceiling``; see
+        :func:`facebrain.rsa.rsa_noise_ceiling`); NaN when False. Called ``noise_ceiling``
+        before facebrain 0.2 (still accepted, with a ``FutureWarning``, until 0.3).
     ci : float
         Coverage of the percentile interval (bootstrap) or of the t interval over
         subjects (no bootstrap).
@@ -198,7 +206,7 @@ def compare(
     >>> brain = xr.DataArray(x @ rng.normal(size=(4, 3)), dims=("stimulus", "voxel"),
     ...     coords={"stimulus": [f"s{i}" for i in range(6)], "roi": ("voxel", ["FFA"] * 3),
     ...             "subject": ("voxel", ["01"] * 3)})
-    >>> res = compare(acts, brain, noise_ceiling=False)
+    >>> res = compare(acts, brain, ceiling=False)
     >>> res["score"].dims
     ('layer', 'roi', 'subject')
     """
@@ -207,8 +215,8 @@ def compare(
                          f"{sorted(COMPARISONS)}.")
     if over not in OVER:
         raise ValueError(f"over={over!r}; choose one of {OVER}.")
-    if int(bootstrap) < 0:
-        raise ValueError(f"bootstrap={bootstrap!r} must be >= 0.")
+    if int(n_bootstrap) < 0:
+        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be >= 0.")
     if not 0 < ci < 1:
         raise ValueError(f"ci={ci!r} must lie in (0, 1).")
     if not 0 <= max_nan < 1:
@@ -226,7 +234,7 @@ def compare(
     if (allv.any(0) != allv.all(0)).any():
         warnings.warn(f"RDMs have NaN at different pairs; the {int((~valid).sum())} pairs "
                       "missing in any RDM are dropped from every comparison.", RuntimeWarning,
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     if valid.sum() < 2:
         raise ValueError("fewer than 2 dissimilarities are present in all RDMs; cannot compare.")
     m_ok, b_ok = mv[:, valid], bv[:, valid]
@@ -244,7 +252,7 @@ def compare(
         "score_mean": (("layer", "roi"), score_mean),
     }
     alpha = (1 - ci) / 2
-    n_boot = int(bootstrap)
+    n_boot = int(n_bootstrap)
     if n_boot:
         samples = [list(range(a, min(a + chunk_size, n_boot))) for a in
                    range(0, n_boot, chunk_size)]
@@ -286,10 +294,10 @@ def compare(
         ci_kind = "t over subjects"
     data_vars["ci_low"] = (("layer", "roi"), lo)
     data_vars["ci_high"] = (("layer", "roi"), hi)
-    if noise_ceiling:
+    if ceiling:
         full = np.full((bv.shape[0], valid.size), np.nan)
         full[:, valid] = b_ok
-        ceil = np.array([noise_ceiling_fn(full[i * n_s:(i + 1) * n_s], method)
+        ceil = np.array([roi_noise_ceiling(full[i * n_s:(i + 1) * n_s], method)
                          for i in range(n_r)]).reshape(n_r, 2)
     else:
         ceil = np.full((n_r, 2), np.nan)
@@ -312,7 +320,7 @@ def compare(
             "ci_kind": ci_kind,
             "n_stimuli": n,
             "noise_ceiling": "leave-one-subject-out lower, all-subjects upper "
-                             "(facebrain.brain.rsa_noise_ceiling)" if noise_ceiling else "none",
+                             "(facebrain.brain.rsa_noise_ceiling)" if ceiling else "none",
             "max_nan_fraction": float(max_nan),
             PAIRING_ATTR: stable_hash({"ids": list(ids), "subjects": subjects, "seed": int(seed),
                                        "over": over, "n": n_boot}) if n_boot else "",
@@ -345,5 +353,3 @@ def _valid_samples(bmean, used, score_mean, names, rois, max_nan):
             "max_nan= raises the limit.")
     return mean, n_valid
 
-
-noise_ceiling_fn = noise_ceiling

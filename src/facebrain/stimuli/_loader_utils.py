@@ -76,7 +76,7 @@ def data_path(name: str) -> Path:
 
     Examples
     --------
-    >>> from facebrain.stimuli import data_path
+    >>> from facebrain.stimuli._loader_utils import data_path
     >>> data_path("expression_codes.csv").name
     'expression_codes.csv'
     """
@@ -106,7 +106,7 @@ def read_data_table(name: str) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from facebrain.stimuli import read_data_table
+    >>> from facebrain.stimuli._loader_utils import read_data_table
     >>> codes = read_data_table("expression_codes.csv")
     >>> codes.query("dataset == 'kdef' and code == 'AF'")["expression"].item()
     'fearful'

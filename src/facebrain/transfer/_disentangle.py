@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ._cv import _table
-from ._heads import blas_threads_for, make_pipeline
+from ._heads import blas_threads_for, make_probe_pipeline
 from ._probe import _layers, _target
 
 __all__ = ["cross_decode", "factor_variance", "subspace_angles"]
@@ -103,7 +103,7 @@ def cross_decode(acts: xr.Dataset, target: str, *, train, test, layers=None, hea
     preds = np.empty((len(layers), int(te.sum())), np.int64)
     for i, layer in enumerate(layers):
         X = acts.fb.matrix(layer)
-        pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
+        pipe = make_probe_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                              head_kw=head_kw)
         with blas_threads_for(X):
             pipe.fit(X[tr], y[tr])

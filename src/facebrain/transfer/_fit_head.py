@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._heads import blas_threads_for, make_pipeline
+from ._heads import blas_threads_for, make_probe_pipeline
 from ._probe import _layers, _target
 
 __all__ = ["FittedHead", "fit_head"]
@@ -126,7 +126,7 @@ def fit_head(acts: xr.Dataset, target: str, *, layer: str, head="logistic",
         raise ValueError(f"output must be 'proba' or 'decision'; got {output!r}")
     _layers(acts, [layer])
     y, classes = _target(acts, target)
-    pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
+    pipe = make_probe_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                          head_kw=head_kw)
     X = acts.fb.matrix(layer)
     with blas_threads_for(X):

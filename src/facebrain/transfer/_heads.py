@@ -6,7 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["HEADS", "TorchLinearClassifier", "blas_threads_for", "make_head", "make_pipeline"]
+__all__ = [
+    "HEADS", "TorchLinearClassifier", "blas_threads_for", "make_head", "make_probe_pipeline",
+]
 
 #: below this many matrix elements, fits run with one BLAS thread: threading
 #: only adds synchronisation cost there (10-30x slower on a busy 2-core machine)
@@ -196,9 +198,36 @@ def make_head(head, *, seed: int = 0, head_kw: dict | None = None):
     raise TypeError(f"head must be a name or a scikit-learn classifier; got {type(head)}")
 
 
-def make_pipeline(head, *, standardize: bool = True, reduce: str | None = None, seed: int = 0,
-                  head_kw: dict | None = None):
-    """``[StandardScaler] -> [PCA / SparseRandomProjection] -> head``, all fitted per fold."""
+def make_probe_pipeline(head, *, standardize: bool = True, reduce: str | None = None,
+                        seed: int = 0, head_kw: dict | None = None):
+    """``[StandardScaler] -> [PCA / SparseRandomProjection] -> head``, all fitted per fold.
+
+    The estimator :func:`probe` and :func:`fit_head` fit (a scikit-learn ``Pipeline``).
+    Called ``make_pipeline`` before facebrain 0.2, a name that shadowed
+    :func:`sklearn.pipeline.make_pipeline` with another signature; the old name warns
+    until 0.3.
+
+    Parameters
+    ----------
+    head : str or scikit-learn classifier
+        A name in ``HEADS`` (built with ``seed`` and ``head_kw``) or an estimator (cloned).
+    standardize : bool
+        Z-score every unit first.
+    reduce : {"pca:N", "srp:N"}, optional
+        PCA or sparse random projection to ``N`` dimensions.
+    seed : int
+    head_kw : dict, optional
+        Keyword arguments of a named head.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> [name for name, _ in make_probe_pipeline("logistic", reduce="pca:8").steps]
+    ['scale', 'reduce', 'head']
+    """
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 

@@ -37,7 +37,7 @@ from scipy import linalg
 from sklearn.base import clone
 
 from ._cv import Folds
-from ._heads import blas_threads_for, make_pipeline
+from ._heads import blas_threads_for, make_probe_pipeline
 
 __all__ = ["cv_predict_all", "permuted_training_labels", "ridge_predict_columns"]
 
@@ -245,7 +245,7 @@ def cv_predict_all(X: np.ndarray, y: np.ndarray, folds: Folds, *, head, standard
                     pred[test] = out[0]
                     null_pred[:, test] = out[1:]
                     continue
-            pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
+            pipe = make_probe_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                                  head_kw=head_kw)
             if len(pipe) > 1:
                 prep = pipe[:-1]

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ._cv import Folds, check_folds, make_folds
-from ._heads import blas_threads_for, make_pipeline
+from ._heads import blas_threads_for, make_probe_pipeline
 from ._permute import cv_predict_all, permuted_training_labels
 
 __all__ = ["permutation_p_values", "probe"]
@@ -68,7 +68,7 @@ def cv_predict(X, y, folds: Folds, *, head, standardize, reduce, seed, head_kw,
             y_train = y[train]
             if rng is not None:
                 y_train = rng.permutation(y_train)
-            pipe = make_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
+            pipe = make_probe_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
                                  head_kw=head_kw)
             pipe.fit(X[train], y_train)
             pred[test] = pipe.predict(X[test])

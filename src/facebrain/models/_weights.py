@@ -53,11 +53,13 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("builtins", "bytes"): bytes,  # protocol-0 pickles rebuild bytes this way
     ("__builtin__", "bytes"): bytes,
 }
+# numpy 2 moved numpy.core to numpy._core (pickles name either path); numpy 1.x has only core
+_np_core = np._core if hasattr(np, "_core") else np.core
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _ALLOWED_GLOBALS[(_mod, "_reconstruct")] = np._core.multiarray._reconstruct
-    _ALLOWED_GLOBALS[(_mod, "scalar")] = np._core.multiarray.scalar
+    _ALLOWED_GLOBALS[(_mod, "_reconstruct")] = _np_core.multiarray._reconstruct
+    _ALLOWED_GLOBALS[(_mod, "scalar")] = _np_core.multiarray.scalar
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
-    _ALLOWED_GLOBALS[(_mod, "_frombuffer")] = np._core.numeric._frombuffer
+    _ALLOWED_GLOBALS[(_mod, "_frombuffer")] = _np_core.numeric._frombuffer
 # NumPy >= 1.25 may pickle dtypes through their DType classes
 for _name in dir(np.dtypes):
     if _name.endswith("DType"):

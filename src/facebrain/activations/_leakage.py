@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .._boundary import public
 from ..errors import LeakageError
 
 __all__ = ["check_pca_leakage"]
@@ -22,6 +23,7 @@ def _spec(acts, layer: str) -> str:
     return str(spec or "none")
 
 
+@public
 def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
     """Raise :class:`~facebrain.errors.LeakageError` if a ``pca:N`` layer was fitted on analysed stimuli.
 

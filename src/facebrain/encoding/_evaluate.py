@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
+from .._boundary import public
 from .._utils import shared_stimulus_ids
 from ..errors import DataFormatError, LeakageError
 from ._ridge_encoder import (
@@ -265,6 +266,7 @@ def _voxel_coords(brain: xr.DataArray) -> dict:
             for k, v in brain.coords.items() if v.dims == ("voxel",)}
 
 
+@public
 def evaluate(
     acts: xr.Dataset,
     brain: xr.DataArray,
@@ -412,6 +414,7 @@ def evaluate(
                              seed=int(seed), ci=ci)
 
 
+@public
 @dataclass
 class FittedEncoder:
     """A RidgeEncoder fitted on one layer, predicting BrainResponses for new stimuli."""
@@ -445,6 +448,7 @@ class FittedEncoder:
                             attrs={**self.attrs, "source": "predicted", "layer": self.layer})
 
 
+@public
 def fit(acts: xr.Dataset, brain: xr.DataArray, *, layer: str, alphas=DEFAULT_ALPHAS,
         cv=5, fit_intercept: bool = True, solver: str = "auto", scoring: str = "neg_mse",
         align: str = "strict") -> FittedEncoder:

@@ -107,10 +107,11 @@ def translate(err: BaseException, where: str) -> BaseException:
         message = f"key {err.args[0]!r} not found"  # a bare key, as pandas/xarray raise it
     else:
         message = str(err) or type(err).__name__
-    new = counterpart(f"{where}: {message}")
-    if isinstance(err, OSError) and err.filename is not None:
-        new.filename = err.filename
-    return new
+    if isinstance(err, OSError) and err.errno is not None and err.strerror:
+        # keep errno and filename: str() reads "[Errno 2] where: No such file...: 'x.csv'"
+        extra = [err.filename] if err.filename is not None else []
+        return counterpart(err.errno, f"{where}: {err.strerror}", *extra)
+    return counterpart(f"{where}: {message}")
 
 
 def _wrap(fn, where: str):
@@ -156,7 +157,8 @@ def _wrap_class(cls: type) -> type:
             seen.add(name)
             if (name.startswith("_") and name not in _DUNDERS) or name in _SKIP or _framework(klass):
                 continue
-            where = f"{cls.__qualname__}.{name}" if name != "__init__" else cls.__qualname__
+            owner = cls.__qualname__.rsplit("<locals>.", 1)[-1]
+            where = f"{owner}.{name}" if name != "__init__" else owner
             if inspect.isfunction(attr):
                 new = _wrap(attr, where)
             elif (isinstance(attr, (staticmethod, classmethod))
@@ -210,4 +212,5 @@ def public(obj):
     """
     if isinstance(obj, type):
         return _wrap_class(obj)
-    return _wrap(obj, getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj))))
+    where = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
+    return _wrap(obj, where.rsplit("<locals>.", 1)[-1])

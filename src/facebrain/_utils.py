@@ -181,3 +181,25 @@ def check_path_like(value, name: str, where: str = ""):
         raise ParameterTypeError(f"{prefix}{name} must be a path (str or os.PathLike); got "
                                  f"{type(value).__name__} {_short(value)}.")
     return value
+
+
+def check_device(device, name: str = "device", where: str = ""):
+    """``torch.device(device)``, or a ParameterError naming ``name`` (torch says RuntimeError).
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    >>> check_device("gpu", where="extract")
+    Traceback (most recent call last):
+    ...
+    facebrain.errors.ParameterError: extract: device='gpu' is not a torch device; use 'cpu', ...
+    """
+    import torch
+
+    prefix = f"{where}: " if where else ""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ParameterError(f"{prefix}{name}={device!r} is not a torch device; use 'cpu', "
+                             f"'cuda', 'cuda:0' or 'mps' ({err})") from err

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._boundary import public
 from .._utils import atomic_path
-from ..errors import DataFormatError, MissingFileError, ParameterError
+from ..errors import DataFormatError, MissingDependencyError, MissingFileError, ParameterError
 from ._face_chip import extract_face_chip
 from ._images import read_image
 from ._stimulus_set import BBOX_COLUMNS, StimulusSet
@@ -53,7 +53,7 @@ def face_model_path(kind: str) -> Path:
         raise ParameterError(f"unknown face model {kind!r}; known: {sorted(_MODEL_FILES)}")
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
+        raise MissingDependencyError(
             f"face alignment needs the dlib model file {_MODEL_FILES[kind]} from the "
             f"'face-recognition-models' package, which is not installed: {_INSTALL}."
         )
@@ -67,7 +67,7 @@ def _dlib():
     try:
         import dlib
     except ImportError as err:
-        raise ImportError(f"align_faces(method='dlib') needs dlib: {_INSTALL}. ({err})") from err
+        raise MissingDependencyError(f"align_faces(method='dlib') needs dlib: {_INSTALL}. ({err})") from err
     return dlib
 
 

@@ -468,7 +468,7 @@ def test_models_messages():
         net.forward_layers(torch.zeros(2, 5))
 
 
-def test_brain_messages(tmp_path):
+def test_brain_messages(tmp_path, tiny_stimuli):
     from facebrain import brain
     from facebrain.errors import OutputExistsError, ParameterTypeError
 
@@ -478,9 +478,13 @@ def test_brain_messages(tmp_path):
         brain.rsa_noise_ceiling("not rdms")
     (tmp_path / "keep.txt").write_text("x")
     with pytest.raises(OutputExistsError, match="exists and is not empty; pass overwrite=True"):
-        brain.simulate(tmp_path, None)
+        brain.simulate(tmp_path, tiny_stimuli)
     with pytest.raises(FileExistsError):
-        brain.simulate(tmp_path, None)
+        brain.simulate(tmp_path, tiny_stimuli)
+    with pytest.raises(ParameterTypeError, match="simulate: stimuli must be a StimulusSet"):
+        brain.simulate(tmp_path / "new", "stimuli.csv")
+    with pytest.raises(ParameterTypeError, match="responses must be a list of BrainResponses"):
+        brain.concat_responses("abc")
 
 
 def test_check_device():

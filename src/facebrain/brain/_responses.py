@@ -9,7 +9,7 @@ import xarray as xr
 
 from .._boundary import public
 from .._utils import check_same_stimuli
-from ..errors import DataFormatError, ParameterError, ShapeError
+from ..errors import DataFormatError, ParameterError, ParameterTypeError, ShapeError
 from ._reliability import noise_ceiling, split_half_reliability
 from ._rois import _to_grid
 
@@ -65,6 +65,9 @@ def roi_responses(
     >>> resp.dims, resp.sizes["stimulus"], str(resp["roi"].values[0])
     (('stimulus', 'voxel'), 6, 'rFFA')
     """
+    if not isinstance(betas, xr.DataArray):
+        raise ParameterTypeError("roi_responses: betas must be the xr.DataArray single_trial_betas "
+                                 f"returns; got {type(betas).__name__}.")
     for c in ("i", "j", "k"):
         if c not in betas.coords:
             raise DataFormatError(
@@ -138,6 +141,11 @@ def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
     >>> sorted(set(both["subject"].values.tolist()))
     ['01', '02']
     """
+    if isinstance(responses, (str, xr.DataArray)) or not all(
+            isinstance(r, xr.DataArray) for r in responses):
+        raise ParameterTypeError("concat_responses: responses must be a list of BrainResponses "
+                                 "(xr.DataArray, one per subject); got "
+                                 f"{type(responses).__name__}.")
     responses = list(responses)
     if not responses:
         raise ParameterError("responses is empty.")

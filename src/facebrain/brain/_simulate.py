@@ -47,6 +47,7 @@ from ..errors import (
     MissingKeyError,
     OutputExistsError,
     ParameterError,
+    ParameterTypeError,
 )
 from ._regressors import event_regressors
 from ._rois import face_roi_table
@@ -279,6 +280,9 @@ def simulate(
     >>> load_bids(root, subject="01", task="faces")
     <BIDSRuns sub-01 task-faces: 2 runs of shape (...), TR=2.0 s, confounds=no>
     """
+    if not (hasattr(stimuli, "table") and hasattr(stimuli, "ids") and hasattr(stimuli, "load")):
+        raise ParameterTypeError("simulate: stimuli must be a StimulusSet (facebrain.stimuli); got "
+                                 f"{type(stimuli).__name__}.")
     check_path_like(out_dir, "out_dir", where="simulate")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:

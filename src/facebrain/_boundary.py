@@ -6,26 +6,28 @@ not there, scikit-learn's ``check_is_fitted``) surfaces from deep inside a libra
 bare ``ValueError``/``TypeError``/``KeyError``... :func:`public` is the one safety net for
 those: written as ``@public`` on the definition of every public function, class or method,
 it re-raises such an error as the facebrain type that subclasses the *same* builtin, with
-the public name prefixed to the message and the original chained (``raise ... from err``),
+the public name prefixed to the library's message and the original chained (``raise ... from err``),
 so ``except ValueError`` keeps working, nothing is swallowed and the traceback still shows
 where the library failed. Errors that already are :class:`~facebrain.errors.FacebrainError`
 pass through untouched (the innermost public function names itself).
 
 Examples
 --------
+>>> import numpy as np
 >>> from facebrain._boundary import public
 >>> @public
-... def mean(values):
-...     return sum(values) / len(values)
+... def centre(values):
+...     return np.asarray(values, dtype=float) - np.mean(values)
 >>> try:
-...     mean(3)
-... except TypeError as err:
+...     centre(["a", "b"])
+... except ValueError as err:
 ...     print(type(err).__name__, "|", err, "|", type(err.__cause__).__name__)
-ParameterTypeError | mean: 'int' object is not iterable | TypeError
+ParameterError | centre: could not convert string to float: 'a' | ValueError
 """
 
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 
@@ -68,6 +70,9 @@ CAUGHT = tuple(builtin for builtin, _ in _COUNTERPARTS)
 #: Dunder methods of a public class that users call directly (constructor, call, indexing).
 _DUNDERS = ("__init__", "__call__", "__getitem__")
 
+#: Code objects of the wrappers (an error raised there is a bad call of the public function).
+_WRAPPER_CODES: set = set()
+
 #: Public method names never wrapped: ``forward`` is torch's hot path (traced and compiled).
 _SKIP = ("forward",)
 
@@ -81,7 +86,8 @@ def translate(err: BaseException, where: str) -> BaseException:
         The error that escaped; returned unchanged when it already is a
         :class:`~facebrain.errors.FacebrainError` or not one of :data:`CAUGHT`.
     where : str
-        The public name (``"compare"``, ``"StimulusSet.load"``) prefixed to the message.
+        The public name (``"compare"``, ``"StimulusSet.load"``) prefixed to the message
+        when a library raised ``err`` (facebrain's own messages are kept as written).
 
     Returns
     -------
@@ -107,11 +113,39 @@ def translate(err: BaseException, where: str) -> BaseException:
         message = f"key {err.args[0]!r} not found"  # a bare key, as pandas/xarray raise it
     else:
         message = str(err) or type(err).__name__
+    prefix = "" if _raised_by_facebrain(err) else f"{where}: "
     if isinstance(err, OSError) and err.errno is not None and err.strerror:
         # keep errno and filename: str() reads "[Errno 2] where: No such file...: 'x.csv'"
         extra = [err.filename] if err.filename is not None else []
-        return counterpart(err.errno, f"{where}: {err.strerror}", *extra)
-    return counterpart(f"{where}: {message}")
+        return counterpart(err.errno, f"{prefix}{err.strerror}", *extra)
+    return counterpart(f"{prefix}{message}")
+
+
+def _raised_by_facebrain(err: BaseException) -> bool:
+    """Whether a ``raise`` statement in facebrain wrote ``err`` (its message names the argument).
+
+    The public name is prefixed only to messages facebrain did not write: those of numpy,
+    xarray, pandas, torch or scikit-learn, and of C calls such as ``float("abc")`` inside
+    facebrain, which cannot know what the user called. A builtin raised by facebrain's own
+    ``raise`` (rooms not yet converted), or by Python when the public function itself is
+    called with wrong arguments (``create() missing 1 required positional argument``),
+    keeps its message as written.
+    """
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    if frame.f_globals.get("__name__", "").split(".")[0] != "facebrain":
+        return False
+    if frame.f_code in _WRAPPER_CODES:
+        return True  # the call of the public function itself failed: Python names it
+    code = frame.f_code.co_code
+    return 0 <= tb.tb_lasti < len(code) and code[tb.tb_lasti] == _RAISE
+
+
+_RAISE = dis.opmap["RAISE_VARARGS"]
 
 
 def _wrap(fn, where: str):
@@ -139,6 +173,7 @@ def _wrap(fn, where: str):
                     raise
                 raise new from err
     wrapper.__facebrain_public__ = True
+    _WRAPPER_CODES.add(wrapper.__code__)
     return wrapper
 
 

@@ -29,11 +29,13 @@ out of the statistics that involve it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
-from .errors import StimulusMismatchError
+from ._boundary import public
+from .errors import ParameterError, ParameterTypeError, StimulusMismatchError
 
 __all__ = [
     "PAIRING_ATTR",
@@ -213,6 +215,7 @@ def _check_paired(results: dict, what: str) -> str | None:
     return next(iter(have.values()), None)
 
 
+@public
 def select_candidates(results: dict, point_var: str, boot_var: str, *, ci: float = 0.95,
                       what: str = "RSA", roi_dim: str = "roi") -> xr.Dataset:
     """Pool several results (one per network) into one candidate set and select per ROI.
@@ -233,8 +236,13 @@ def select_candidates(results: dict, point_var: str, boot_var: str, *, ci: float
         variables with ``dim="candidate"``; coords ``model`` and ``layer`` on
         ``candidate``.
     """
+    if not isinstance(results, Mapping) or not all(
+            isinstance(ds, xr.Dataset) for ds in results.values()):
+        raise ParameterTypeError(
+            f"results must be a dict of model name -> {what} result Dataset; got "
+            f"{type(results).__name__}.")
     if not results:
-        raise ValueError(f"no {what} results to select from.")
+        raise ParameterError(f"no {what} results to select from.")
     pairing = _check_paired(results, what)
     rois = sorted(set.intersection(*[set(map(str, ds[roi_dim].values))
                                      for ds in results.values()]))
@@ -266,6 +274,7 @@ def select_candidates(results: dict, point_var: str, boot_var: str, *, ci: float
     return out
 
 
+@public
 def network_contrasts(pooled: xr.Dataset, pairs: list[tuple[str, str]], *,
                       ci: float = 0.95) -> xr.Dataset:
     """Paired differences between two networks at each layer they share, per ROI.

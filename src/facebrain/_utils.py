@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StimulusMismatchError
+from .errors import ParameterError, ParameterTypeError, ShapeError, StimulusMismatchError
 
 __all__ = [
     "atomic_path",
@@ -68,7 +68,7 @@ def check_random_state(seed) -> np.random.Generator:
         return seed
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}")
+    raise ParameterTypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}")
 
 
 def check_same_stimuli(
@@ -109,10 +109,97 @@ def shared_stimulus_ids(
     ``"intersection"`` keeps the ids present on both sides.
     """
     if align not in ("strict", "intersection"):
-        raise ValueError(f"align={align!r}; choose 'strict' or 'intersection'.")
+        raise ParameterError(f"align={align!r}; choose 'strict' or 'intersection'.")
     right = [str(s) for s in right]
     if align == "strict":
         check_same_stimuli(left, right, left_name=left_name, right_name=right_name)
         return right
     shared = set(map(str, left))
     return [s for s in right if s in shared]
+
+
+def _short(value, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def check_activations(acts, name: str = "acts", where: str = ""):
+    """``acts`` if it is Activations (an ``xr.Dataset`` with a ``stimulus`` dim), else an error.
+
+    A ParameterTypeError for another type, a ShapeError for a Dataset without the dim; both
+    name the parameter, what was given and where Activations come from.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> check_activations(xr.Dataset({"a": (("x",), [1.0])}), where="probe")
+    Traceback (most recent call last):
+    ...
+    facebrain.errors.ShapeError: probe: acts has no 'stimulus' dim (dims: ['x']); pass ...
+    """
+    import xarray as xr
+
+    prefix = f"{where}: " if where else ""
+    if not isinstance(acts, xr.Dataset):
+        raise ParameterTypeError(
+            f"{prefix}{name} must be Activations (the xr.Dataset facebrain.extract returns: "
+            f"dims 'stimulus' and '<layer>_unit'); got {type(acts).__name__} {_short(acts)}.")
+    if "stimulus" not in acts.dims:
+        raise ShapeError(
+            f"{prefix}{name} has no 'stimulus' dim (dims: {list(map(str, acts.dims))}); pass "
+            "Activations from facebrain.extract, or rename the stimulus dim to 'stimulus'.")
+    return acts
+
+
+def check_label(value, name: str, where: str = "") -> str:
+    """``value`` if it is a str (a label/column/layer name), else a ParameterTypeError.
+
+    Examples
+    --------
+    >>> check_label("identity", "target")
+    'identity'
+    """
+    if not isinstance(value, str):
+        prefix = f"{where}: " if where else ""
+        raise ParameterTypeError(f"{prefix}{name} must be a str (a name); got "
+                                 f"{type(value).__name__} {_short(value)}.")
+    return value
+
+
+def check_path_like(value, name: str, where: str = ""):
+    """``value`` if it is a str or ``os.PathLike``, else a ParameterTypeError naming ``name``.
+
+    Examples
+    --------
+    >>> check_path_like(3, "root", where="load_bids")
+    Traceback (most recent call last):
+    ...
+    facebrain.errors.ParameterTypeError: load_bids: root must be a path (str or os.PathLike); got int 3.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        prefix = f"{where}: " if where else ""
+        raise ParameterTypeError(f"{prefix}{name} must be a path (str or os.PathLike); got "
+                                 f"{type(value).__name__} {_short(value)}.")
+    return value
+
+
+def check_device(device, name: str = "device", where: str = ""):
+    """``torch.device(device)``, or a ParameterError naming ``name`` (torch says RuntimeError).
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    >>> check_device("gpu", where="extract")
+    Traceback (most recent call last):
+    ...
+    facebrain.errors.ParameterError: extract: device='gpu' is not a torch device; use 'cpu', ...
+    """
+    import torch
+
+    prefix = f"{where}: " if where else ""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ParameterError(f"{prefix}{name}={device!r} is not a torch device; use 'cpu', "
+                             f"'cuda', 'cuda:0' or 'mps' ({err})") from err

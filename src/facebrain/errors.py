@@ -25,13 +25,18 @@ __all__ = [
     "DiskFullError",
     "FacebrainError",
     "FacebrainWarning",
+    "IndexOutOfRangeError",
+    "IsAFolderError",
     "LeakageError",
     "MissingDependencyError",
     "MissingFileError",
     "MissingKeyError",
     "ModelImportError",
     "NonFiniteActivationError",
+    "NotAFolderError",
     "NotFittedError",
+    "OutputExistsError",
+    "ParameterAttributeError",
     "ParameterError",
     "ParameterTypeError",
     "RunLockedError",
@@ -63,6 +68,18 @@ class ParameterTypeError(FacebrainError, TypeError):
     """An argument has the wrong type (a list where a StimulusSet is needed, ...)."""
 
 
+class ParameterAttributeError(ParameterTypeError, AttributeError):
+    """An argument lacks an attribute facebrain needs (almost always: the wrong type of object).
+
+    Also a :class:`TypeError`; raised mostly by the public-boundary safety net when a
+    library deep inside reports ``'list' object has no attribute 'dims'``.
+    """
+
+
+class IndexOutOfRangeError(FacebrainError, IndexError):
+    """A position is outside the object it indexes (a stimulus row, a fold, a layer...)."""
+
+
 class ShapeError(FacebrainError, ValueError):
     """Arrays or labelled objects have dimensions or shapes that do not fit together."""
 
@@ -79,6 +96,18 @@ class MissingKeyError(FacebrainError, KeyError):
 
 class MissingFileError(FacebrainError, FileNotFoundError):
     """A file or folder the user named does not exist."""
+
+
+class NotAFolderError(FacebrainError, NotADirectoryError):
+    """A path that must be a folder (a dataset root, an output folder) is a file."""
+
+
+class IsAFolderError(FacebrainError, IsADirectoryError):
+    """A path that must be a file (an image, a table, weights) is a folder."""
+
+
+class OutputExistsError(FacebrainError, FileExistsError):
+    """An output path already exists and overwriting it was not asked for."""
 
 
 class NotFittedError(FacebrainError, ValueError, AttributeError):

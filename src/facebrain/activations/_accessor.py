@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
+
 __all__ = ["FacebrainAccessor"]
 
 _CANONICAL = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 
 
+@public
 @xr.register_dataset_accessor("fb")
 class FacebrainAccessor:
     """facebrain helpers on an Activations ``xr.Dataset`` (``acts.fb``).

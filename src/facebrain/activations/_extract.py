@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .._boundary import public
 from .._utils import stable_hash
 from ..errors import NonFiniteActivationError
 from ._reduce import Reducer, parse_reduce
@@ -26,6 +27,7 @@ _CHUNK_ELEMENTS = 1 << 22
 _SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+@public
 def extract(
     model,
     stimuli,
@@ -338,6 +340,7 @@ def _memory_format(model):
     return torch.contiguous_format
 
 
+@public
 def state_sha256(model) -> str:
     """SHA-256 of a model's parameters and buffers (names, shapes and bytes)."""
     import torch

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .._boundary import public
 from .._deprecation import user_stacklevel
 from ..errors import LeakageError
 
@@ -23,6 +24,7 @@ def _spec(acts, layer: str) -> str:
     return str(spec or "none")
 
 
+@public
 def check_pca_leakage(acts, layers, *, analysis: str, groups=None) -> None:
     """Raise :class:`~facebrain.errors.LeakageError` if a ``pca:N`` layer was fitted on analysed stimuli.
 

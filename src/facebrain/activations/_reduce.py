@@ -27,11 +27,14 @@ import zlib
 
 import numpy as np
 
+from .._boundary import public
+
 __all__ = ["Reducer", "make_reducer", "parse_reduce"]
 
 _SPEC = re.compile(r"^(srp|pca):(\d+)$")
 
 
+@public
 def parse_reduce(reduce, layers: list[str]) -> dict[str, str | None]:
     """Normalise ``reduce`` (None, a spec string, or a per-layer dict) to ``{layer: spec}``."""
     if reduce is None or isinstance(reduce, str):
@@ -62,6 +65,7 @@ def parse_reduce(reduce, layers: list[str]) -> dict[str, str | None]:
     return out
 
 
+@public
 class Reducer:
     """Reduce one layer's batches; see the module docstring for the specs.
 

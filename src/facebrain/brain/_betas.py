@@ -30,10 +30,18 @@ import xarray as xr
 from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from nilearn.image import resample_to_img
 
-from ..errors import DataFormatError, StimulusMismatchError
+from .._boundary import public
+from ..errors import (
+    DataFormatError,
+    MissingFileError,
+    ParameterError,
+    ParameterTypeError,
+    StimulusMismatchError,
+)
 from ._bids import BIDSRuns, check_events
 from ._confounds import merge_sample_masks, resolve_confounds
 from ._regressors import event_regressors
+from ._rois import nib_load
 from ._timing import (
     check_onsets,
     check_sampled,
@@ -51,10 +59,10 @@ _TRIAL = "__fb_trial_{:05d}"
 def _load_img(img, where: str):
     if isinstance(img, (str, os.PathLike)):
         if not os.path.exists(img):
-            raise FileNotFoundError(f"{where}: {img} does not exist.")
-        return nib.load(str(img))
+            raise MissingFileError(f"{where}: {img} does not exist.")
+        return nib_load(img, where)
     if not hasattr(img, "affine") or not hasattr(img, "shape"):
-        raise TypeError(f"{where}: expected a NIfTI image or a path; got {type(img).__name__}.")
+        raise ParameterTypeError(f"{where}: expected a NIfTI image or a path; got {type(img).__name__}.")
     return img
 
 
@@ -63,7 +71,7 @@ def _check_runs(runs) -> list:
         runs = [runs]
     imgs = [_load_img(r, f"runs[{i}]") for i, r in enumerate(runs)]
     if not imgs:
-        raise ValueError("runs is empty; pass at least one 4D BOLD image.")
+        raise ParameterError("runs is empty; pass at least one 4D BOLD image.")
     ref = imgs[0]
     for i, img in enumerate(imgs):
         if len(img.shape) != 4:
@@ -168,6 +176,7 @@ def _scaling_str(signal_scaling) -> str:
     return str(int(signal_scaling))
 
 
+@public
 def single_trial_betas(
     runs,
     events: Sequence | None = None,
@@ -267,21 +276,21 @@ def single_trial_betas(
     ('stimulus', 'voxel')
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+        raise ParameterError(f"method must be one of {METHODS}; got {method!r}.")
     if noise_model != "ols":
-        raise ValueError(
+        raise ParameterError(
             f"noise_model={noise_model!r} is not supported by the vectorised solver; use "
             "noise_model='ols' (or nilearn's FirstLevelModel for AR noise models)."
         )
     if not isinstance(hrf_model, str) or "fir" in hrf_model.lower():
-        raise ValueError(
+        raise ParameterError(
             f"hrf_model must be a nilearn HRF name other than 'fir' (e.g. 'glover', 'spm', "
             f"'glover + derivative'); got {hrf_model!r}."
         )
     if isinstance(signal_scaling, list):  # (0, 1) as it comes from YAML
         signal_scaling = tuple(signal_scaling)
     if signal_scaling not in (False, 0, 1, (0, 1)) or signal_scaling is True:
-        raise ValueError(f"signal_scaling must be False, 0, 1 or (0, 1); got {signal_scaling!r}.")
+        raise ParameterError(f"signal_scaling must be False, 0, 1 or (0, 1); got {signal_scaling!r}.")
     data = runs if isinstance(runs, BIDSRuns) else None
     own_events = data is not None and events is None
     if data is not None:
@@ -293,7 +302,7 @@ def single_trial_betas(
     paths = data.paths if data is not None else {}
     run_names = list(paths.get("bold") or [f"runs[{i}]" for i in range(len(imgs))])
     if tr is None:
-        raise ValueError(
+        raise ParameterError(
             "tr is missing: pass tr=<seconds> (the BOLD repetition time), or pass the output "
             "of load_bids, which reads RepetitionTime from the sidecar."
         )
@@ -302,11 +311,11 @@ def single_trial_betas(
         check_tr_header(tr, img, f"run {name}")
     slice_time_ref, stref_source = resolve_slice_time_ref(slice_time_ref, data)
     if events is None:
-        raise ValueError("events is missing: pass one events table per run.")
+        raise ParameterError("events is missing: pass one events table per run.")
     if isinstance(events, (pd.DataFrame, str, os.PathLike)):
         events = [events]
     if len(events) != len(imgs):
-        raise ValueError(f"got {len(imgs)} runs but {len(events)} events tables; pass one per run.")
+        raise ParameterError(f"got {len(imgs)} runs but {len(events)} events tables; pass one per run.")
     ev_names = list((own_events and paths.get("events")) or
                     [f"events[{i}]" for i in range(len(imgs))])
     events = [check_onsets(check_events(e, where=ev_names[i], stimulus_map=stimulus_map,

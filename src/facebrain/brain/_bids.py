@@ -20,7 +20,9 @@ from pathlib import Path
 import nibabel as nib
 import pandas as pd
 
-from ..errors import DataFormatError, TimingError
+from .._boundary import public
+from .._utils import check_path_like
+from ..errors import DataFormatError, MissingFileError, ParameterTypeError, TimingError
 from ._timing import check_tr_header, header_tr, parse_seconds, slice_time_ref_from
 
 __all__ = ["BIDSRuns", "load_bids"]
@@ -29,6 +31,7 @@ EVENT_COLUMNS = ("onset", "duration", "trial_type")
 _NA = {"", "n/a"}  # BIDS's missing marker; "NA", "None", "null" can be real names
 
 
+@public
 @dataclass
 class BIDSRuns:
     """The runs of one subject and task, ready for :func:`single_trial_betas`.
@@ -118,7 +121,7 @@ def check_events(
         events = pd.read_csv(events, sep="\t", na_values=["n/a", ""], keep_default_na=False,
                              dtype={"stimulus_id": str, "trial_type": str})  # "NA" is a name
     if not isinstance(events, pd.DataFrame):
-        raise TypeError(f"{where}: events must be a DataFrame or a .tsv path; got {type(events)}")
+        raise ParameterTypeError(f"{where}: events must be a DataFrame or a .tsv path; got {type(events)}")
     df = events.copy()
     if not (df.index.is_unique and pd.api.types.is_integer_dtype(df.index)):
         df = df.reset_index(drop=True)
@@ -216,6 +219,7 @@ def _header_tr(img, path: Path) -> float | None:
     return tr
 
 
+@public
 def load_bids(
     root: str | os.PathLike,
     *,
@@ -265,15 +269,16 @@ def load_bids(
     >>> data = load_bids("bids", subject="01", task="faces")  # doctest: +SKIP
     >>> betas, mask = single_trial_betas(data)  # doctest: +SKIP
     """
+    check_path_like(root, "root", where="load_bids")
     root = Path(root)
     subject = str(subject).removeprefix("sub-")
     task = str(task).removeprefix("task-")
     if not root.is_dir():
-        raise FileNotFoundError(f"BIDS root {root} does not exist.")
+        raise MissingFileError(f"BIDS root {root} does not exist.")
     sub_dir = root / f"sub-{subject}"
     if not sub_dir.is_dir():
         have = sorted(p.name for p in root.glob("sub-*"))
-        raise FileNotFoundError(f"{sub_dir} not found; subjects in {root}: {have}.")
+        raise MissingFileError(f"{sub_dir} not found; subjects in {root}: {have}.")
     raw_bolds = sorted(
         [p for p in sub_dir.rglob(f"sub-{subject}*_task-{task}_*bold.nii*")
          if _entities(p.name).get("task") == task and _entities(p.name)["suffix"] == "bold"],
@@ -286,7 +291,7 @@ def load_bids(
         deriv = Path(derivatives)
         dsub = deriv / f"sub-{subject}"
         if not dsub.is_dir():
-            raise FileNotFoundError(f"derivatives folder {dsub} not found.")
+            raise MissingFileError(f"derivatives folder {dsub} not found.")
         found = [p for p in dsub.rglob(f"sub-{subject}*_task-{task}_*desc-preproc_bold.nii*")
                  if _entities(p.name).get("task") == task]
         spaces = sorted({_entities(p.name).get("space", "") for p in found})
@@ -297,7 +302,7 @@ def load_bids(
         if space is not None:
             found = [p for p in found if _entities(p.name).get("space") == space]
             if not found:
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f"{dsub}: no *_space-{space}_desc-preproc_bold for task {task!r}; spaces "
                     f"found: {spaces}."
                 )
@@ -316,12 +321,12 @@ def load_bids(
             confound_paths = None
         elif any(c is None for c in confound_paths):
             miss = [str(b) for b, c in zip(bolds, confound_paths) if c is None]
-            raise FileNotFoundError(f"no desc-confounds_timeseries.tsv beside {miss}.")
+            raise MissingFileError(f"no desc-confounds_timeseries.tsv beside {miss}.")
     else:
         bolds = raw_bolds
     if not bolds:
         where = derivatives if derivatives is not None else sub_dir
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no BOLD runs for sub-{subject} task-{task} under {where} "
             f"(looked for sub-{subject}*_task-{task}_*bold.nii[.gz])."
         )
@@ -355,7 +360,7 @@ def load_bids(
             if alt.is_file():
                 ev = alt
             else:
-                raise FileNotFoundError(f"events file {ev} not found for run {b}.")
+                raise MissingFileError(f"events file {ev} not found for run {b}.")
         event_paths.append(ev)
         events.append(check_events(ev, where=str(ev), stimulus_map=stimulus_map))
     if len(set(trs)) > 1:

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError, ParameterError
 
 __all__ = ["CONFOUND_STRATEGIES", "DEFAULT_CONFOUNDS", "check_confounds_spec",
            "fmriprep_confounds", "merge_sample_masks", "resolve_confounds"]
@@ -118,6 +119,7 @@ def check_confounds_spec(spec: Mapping | None, where: str = "confounds") -> dict
     return out
 
 
+@public
 def fmriprep_confounds(
     table: str | os.PathLike | pd.DataFrame,
     spec: Mapping | None = None,
@@ -165,7 +167,7 @@ def fmriprep_confounds(
         else:
             src = Path(table)
             if not src.is_file():
-                raise FileNotFoundError(f"{where}: confounds file {src} not found.")
+                raise MissingFileError(f"{where}: confounds file {src} not found.")
             shutil.copyfile(src, tsv)
             if metadata is None:
                 side = src.with_suffix(".json")
@@ -228,7 +230,7 @@ def resolve_confounds(confounds, data, imgs):
     if isinstance(confounds, (pd.DataFrame, np.ndarray)):
         confounds = [confounds]
     if len(confounds) != len(imgs):
-        raise ValueError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
+        raise ParameterError(f"got {len(imgs)} runs but {len(confounds)} confounds tables.")
     conf = []
     for i, (c, img) in enumerate(zip(confounds, imgs)):
         c = pd.DataFrame(c) if not isinstance(c, pd.DataFrame) else c.copy()
@@ -257,8 +259,8 @@ def merge_sample_masks(from_conf, given, imgs):
         if isinstance(given, np.ndarray) and given.ndim == 1 and len(imgs) == 1:
             given = [given]
         if len(given) != len(imgs):
-            raise ValueError(f"got {len(imgs)} runs but {len(given)} sample_masks; pass one per "
-                             "run (None keeps every volume of that run).")
+            raise ParameterError(f"got {len(imgs)} runs but {len(given)} sample_masks; pass one per "
+                                 "run (None keeps every volume of that run).")
     out = []
     for i, img in enumerate(imgs):
         n = img.shape[3]

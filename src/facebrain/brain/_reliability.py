@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, ParameterError, ParameterTypeError
 
 __all__ = ["rsa_noise_ceiling", "split_half_reliability", "voxel_noise_ceiling"]
 
@@ -48,6 +49,7 @@ def _repeat_array(responses: xr.DataArray, fn: str) -> np.ndarray:
     return responses.transpose("stimulus", "repeat", "voxel").values.astype(float)
 
 
+@public
 def split_half_reliability(responses: xr.DataArray) -> xr.DataArray:
     """Split-half reliability per voxel, Spearman-Brown corrected.
 
@@ -96,6 +98,7 @@ def split_half_reliability(responses: xr.DataArray) -> xr.DataArray:
                         name="reliability")
 
 
+@public
 def voxel_noise_ceiling(responses: xr.DataArray, *,
                         n_average: float | None = None) -> xr.DataArray:
     """Encoding noise ceiling per voxel: explainable fraction of variance (see module doc).
@@ -145,6 +148,12 @@ def voxel_noise_ceiling(responses: xr.DataArray, *,
                         name="noise_ceiling")
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@public
 def rsa_noise_ceiling(
     rdms_by_subject, method: str = "spearman", *, return_per_subject: bool = False
 ):
@@ -185,18 +194,19 @@ def rsa_noise_ceiling(
 
     if isinstance(rdms_by_subject, Mapping):
         rdms_by_subject = list(rdms_by_subject.values())
-    if isinstance(rdms_by_subject, Sequence) and not isinstance(rdms_by_subject, RDMs):
+    if (isinstance(rdms_by_subject, Sequence) and not isinstance(rdms_by_subject, (RDMs, str))
+            and all(isinstance(r, RDMs) for r in rdms_by_subject)):
         if not rdms_by_subject:
-            raise ValueError("rdms_by_subject is empty.")
+            raise ParameterError("rdms_by_subject is empty.")
         rdms_by_subject = concat(list(rdms_by_subject))
     if not isinstance(rdms_by_subject, RDMs):
-        raise TypeError(
+        raise ParameterTypeError(
             "rdms_by_subject must be an rsatoolbox RDMs object (one RDM per subject) or a list "
-            f"of them; got {type(rdms_by_subject).__name__}."
+            f"or dict of them; got {type(rdms_by_subject).__name__} {_short(rdms_by_subject)}."
         )
     n = rdms_by_subject.n_rdm
     if n < 2:
-        raise ValueError(
+        raise ParameterError(
             f"an RSA noise ceiling needs RDMs of at least 2 subjects; got {n}. The lower bound "
             "is leave-one-subject-out."
         )

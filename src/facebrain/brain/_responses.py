@@ -7,14 +7,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
 from .._utils import check_same_stimuli
-from ..errors import DataFormatError
+from ..errors import DataFormatError, ParameterError, ParameterTypeError, ShapeError
 from ._reliability import split_half_reliability, voxel_noise_ceiling
 from ._rois import _to_grid
 
 __all__ = ["concat_responses", "roi_responses"]
 
 
+@public
 def roi_responses(
     betas: xr.DataArray,
     rois: Mapping[str, object],
@@ -63,6 +65,9 @@ def roi_responses(
     >>> resp.dims, resp.sizes["stimulus"], str(resp["roi"].values[0])
     (('stimulus', 'voxel'), 6, 'rFFA')
     """
+    if not isinstance(betas, xr.DataArray):
+        raise ParameterTypeError("roi_responses: betas must be the xr.DataArray single_trial_betas "
+                                 f"returns; got {type(betas).__name__}.")
     for c in ("i", "j", "k"):
         if c not in betas.coords:
             raise DataFormatError(
@@ -71,7 +76,7 @@ def roi_responses(
     if "affine" not in betas.attrs or "grid_shape" not in betas.attrs:
         raise DataFormatError("betas lack attrs 'affine'/'grid_shape'; pass single_trial_betas output.")
     if not rois:
-        raise ValueError("rois is empty; pass a mapping name -> mask image.")
+        raise ParameterError("rois is empty; pass a mapping name -> mask image.")
     subject = str(subject).removeprefix("sub-")
     affine = np.asarray(betas.attrs["affine"], dtype=float).reshape(4, 4)
     shape = tuple(int(v) for v in betas.attrs["grid_shape"])
@@ -116,6 +121,7 @@ def roi_responses(
     return out.transpose("stimulus", *[d for d in out.dims if d != "stimulus"])
 
 
+@public
 def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
     """Concatenate BrainResponses of several subjects along ``voxel``.
 
@@ -135,9 +141,14 @@ def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
     >>> sorted(set(both["subject"].values.tolist()))
     ['01', '02']
     """
+    if isinstance(responses, (str, xr.DataArray)) or not all(
+            isinstance(r, xr.DataArray) for r in responses):
+        raise ParameterTypeError("concat_responses: responses must be a list of BrainResponses "
+                                 "(xr.DataArray, one per subject); got "
+                                 f"{type(responses).__name__}.")
     responses = list(responses)
     if not responses:
-        raise ValueError("responses is empty.")
+        raise ParameterError("responses is empty.")
     first = responses[0]
     order = first["stimulus"].values
     aligned = []
@@ -145,7 +156,7 @@ def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
         check_same_stimuli(order, r["stimulus"].values, left_name="responses[0]",
                            right_name=f"responses[{n}]")
         if ("repeat" in r.dims) != ("repeat" in first.dims):
-            raise ValueError(
+            raise ShapeError(
                 f"responses[{n}] {'has' if 'repeat' in r.dims else 'lacks'} a repeat dim unlike "
                 "responses[0]; average repeats in all or none."
             )
@@ -157,7 +168,7 @@ def concat_responses(responses: Sequence[xr.DataArray]) -> xr.DataArray:
         for v in r["voxel"].values:
             (dup if v in seen else seen).add(v)
     if dup:
-        raise ValueError(f"voxel ids repeat across inputs (same subject twice?): {sorted(dup)[:5]}.")
+        raise ParameterError(f"voxel ids repeat across inputs (same subject twice?): {sorted(dup)[:5]}.")
     out = xr.concat(aligned, dim="voxel", coords="minimal", compat="override", join="outer",
                     combine_attrs="drop_conflicts")
     out.name = "responses"

@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 from nilearn.image import resample_to_img
 
-from ..errors import DataFormatError
+from .._boundary import public
+from .._utils import check_label, check_path_like
+from ..errors import (
+    DataFormatError,
+    IsAFolderError,
+    MissingFileError,
+    MissingKeyError,
+    ParameterError,
+    ParameterTypeError,
+)
 
 __all__ = [
     "default_rois",
@@ -31,13 +40,26 @@ __all__ = [
 ]
 
 
+def nib_load(path, where: str):
+    """``nibabel.load(path)``, or a DataFormatError naming ``where`` when it is no NIfTI file."""
+    from nibabel.filebasedimages import ImageFileError
+
+    if os.path.isdir(path):
+        raise IsAFolderError(f"{where}: {path} is a folder; pass a NIfTI file (.nii or .nii.gz).")
+    try:
+        return nib.load(str(path))
+    except ImageFileError as err:
+        raise DataFormatError(f"{where}: {path} is not a NIfTI image nibabel can read ({err}); "
+                              "pass a .nii or .nii.gz file.") from err
+
+
 def _img(x, where: str):
     if isinstance(x, (str, os.PathLike)):
         if not os.path.exists(x):
-            raise FileNotFoundError(f"{where}: {x} does not exist.")
-        return nib.load(str(x))
+            raise MissingFileError(f"{where}: {x} does not exist.")
+        return nib_load(x, where)
     if not hasattr(x, "affine"):
-        raise TypeError(f"{where}: expected a NIfTI image or path; got {type(x).__name__}.")
+        raise ParameterTypeError(f"{where}: expected a NIfTI image or path; got {type(x).__name__}.")
     return x
 
 
@@ -78,6 +100,7 @@ def _finish(name: str, data: np.ndarray, affine, shape, brain_mask, *, source: s
     return nib.Nifti1Image(sel.astype(np.uint8), affine)
 
 
+@public
 def face_roi_table() -> pd.DataFrame:
     """The named face-network ROIs shipped in ``facebrain/data/face_rois.csv``.
 
@@ -96,6 +119,7 @@ def face_roi_table() -> pd.DataFrame:
         return pd.read_csv(p).set_index("roi")
 
 
+@public
 def sphere_rois(
     centers: Mapping[str, Sequence[float]],
     reference,
@@ -138,10 +162,10 @@ def sphere_rois(
         c = np.asarray(c, dtype=float)
         shown = tuple(float(v) for v in np.ravel(c))
         if c.shape != (3,) or not np.isfinite(c).all():
-            raise ValueError(f"ROI {name!r}: centre must be three finite numbers (x, y, z); got {shown}.")
+            raise ParameterError(f"ROI {name!r}: centre must be three finite numbers (x, y, z); got {shown}.")
         r = float(radius[name] if isinstance(radius, Mapping) else radius)
         if not r > 0:
-            raise ValueError(f"ROI {name!r}: radius must be > 0 mm; got {r}.")
+            raise ParameterError(f"ROI {name!r}: radius must be > 0 mm; got {r}.")
         if np.any(c < ext_lo) or np.any(c > ext_hi):
             raise DataFormatError(
                 f"ROI {name!r}: centre {shown} mm lies outside the image, whose field of view "
@@ -160,6 +184,7 @@ def sphere_rois(
     return out
 
 
+@public
 def default_rois(
     reference,
     *,
@@ -191,12 +216,13 @@ def default_rois(
         names = list(table.index)
     unknown = [n for n in names if n not in table.index]
     if unknown:
-        raise KeyError(f"unknown default ROI(s) {unknown}; known: {list(table.index)}.")
+        raise MissingKeyError(f"unknown default ROI(s) {unknown}; known: {list(table.index)}.")
     centers = {n: table.loc[n, ["x", "y", "z"]].to_numpy(float) for n in names}
     radii = {n: float(radius if radius is not None else table.loc[n, "radius_mm"]) for n in names}
     return sphere_rois(centers, reference, radius=radii, brain_mask=brain_mask)
 
 
+@public
 def rois_from_masks(
     masks: Mapping[str, object], reference, *, brain_mask=None
 ) -> dict[str, nib.Nifti1Image]:
@@ -216,6 +242,7 @@ def rois_from_masks(
     }
 
 
+@public
 def rois_from_atlas(
     atlas,
     labels: Mapping[str, int] | Sequence[str],
@@ -258,6 +285,7 @@ def rois_from_atlas(
     return out
 
 
+@public
 def load_roi_masks(
     derivatives: str | os.PathLike, subject: str, reference=None, *, brain_mask=None
 ) -> dict[str, nib.Nifti1Image]:
@@ -270,11 +298,13 @@ def load_roi_masks(
     --------
     >>> rois = load_roi_masks("bids/derivatives/facebrain-rois", "01")  # doctest: +SKIP
     """
+    check_path_like(derivatives, "derivatives", where="load_roi_masks")
+    check_label(subject, "subject", where="load_roi_masks")
     subject = str(subject).removeprefix("sub-")
     d = Path(derivatives) / f"sub-{subject}"
     files = sorted(d.rglob(f"sub-{subject}*_label-*_mask.nii*"))
     if not files:
-        raise FileNotFoundError(f"no *_label-<name>_mask.nii[.gz] files under {d}.")
+        raise MissingFileError(f"no *_label-<name>_mask.nii[.gz] files under {d}.")
     masks = {re.search(r"_label-([^_]+)_", f.name).group(1): f for f in files}
     return rois_from_masks(masks, reference if reference is not None else files[0],
                            brain_mask=brain_mask)

@@ -39,7 +39,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataFormatError
+from .._boundary import public
+from .._utils import check_path_like
+from ..errors import (
+    DataFormatError,
+    MissingFileError,
+    MissingKeyError,
+    OutputExistsError,
+    ParameterError,
+    ParameterTypeError,
+)
 from ._regressors import event_regressors
 from ._rois import face_roi_table
 from ._sim_fmriprep import fmriprep_table, nuisance_signals
@@ -74,19 +83,19 @@ def _normalise_driver(name: str, driver, stimuli) -> dict:
             return {"kind": "labels", "identity": 0.0}
         if key == "pixels":
             return {"kind": "pixels", "size": 24}
-        raise ValueError(
+        raise ParameterError(
             f"driver for ROI {name!r}: unknown name {driver!r}; use 'identity', 'expression', "
             "'pixels', a dict with 'kind', or a feature array (n_stimuli, n_features)."
         )
     if isinstance(driver, (np.ndarray, xr.DataArray)):
         driver = {"kind": "features", "features": driver}
     if not isinstance(driver, Mapping) or "kind" not in driver:
-        raise ValueError(f"driver for ROI {name!r} must be a str, array or dict with 'kind'; got {driver!r}.")
+        raise ParameterError(f"driver for ROI {name!r} must be a str, array or dict with 'kind'; got {driver!r}.")
     d = dict(driver)
     if d["kind"] == "labels":
         w = float(d.get("identity", 0.5))
         if not 0.0 <= w <= 1.0:
-            raise ValueError(f"driver for ROI {name!r}: identity weight must be in [0, 1]; got {w}.")
+            raise ParameterError(f"driver for ROI {name!r}: identity weight must be in [0, 1]; got {w}.")
         d["identity"] = w
     elif d["kind"] == "features":
         X = d.get("features")
@@ -113,8 +122,8 @@ def _normalise_driver(name: str, driver, stimuli) -> dict:
     elif d["kind"] == "pixels":
         d["size"] = int(d.get("size", 24))
     else:
-        raise ValueError(f"driver for ROI {name!r}: unknown kind {d['kind']!r} "
-                         "(labels, features, pixels).")
+        raise ParameterError(f"driver for ROI {name!r}: unknown kind {d['kind']!r} "
+                             "(labels, features, pixels).")
     return d
 
 
@@ -167,6 +176,7 @@ def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1))
 
 
+@public
 def simulate(
     out_dir: str | os.PathLike,
     stimuli,
@@ -270,18 +280,22 @@ def simulate(
     >>> load_bids(root, subject="01", task="faces")
     <BIDSRuns sub-01 task-faces: 2 runs of shape (...), TR=2.0 s, confounds=no>
     """
+    if not (hasattr(stimuli, "table") and hasattr(stimuli, "ids") and hasattr(stimuli, "load")):
+        raise ParameterTypeError("simulate: stimuli must be a StimulusSet (facebrain.stimuli); got "
+                                 f"{type(stimuli).__name__}.")
+    check_path_like(out_dir, "out_dir", where="simulate")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty; pass overwrite=True or a new path.")
+        raise OutputExistsError(f"{out_dir} exists and is not empty; pass overwrite=True or a new path.")
     for name, val, lo in (("subjects", subjects, 1), ("runs", runs, 1), ("repeats", repeats, 1)):
         if int(val) != val or val < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}; got {val!r}.")
+            raise ParameterError(f"{name} must be an integer >= {lo}; got {val!r}.")
     if not tr > 0 or not snr > 0:
-        raise ValueError(f"tr and snr must be > 0; got tr={tr}, snr={snr}.")
+        raise ParameterError(f"tr and snr must be > 0; got tr={tr}, snr={snr}.")
     if len(isi) != 2 or isi[0] < 0 or isi[1] < isi[0]:
-        raise ValueError(f"isi must be (low, high) with 0 <= low <= high; got {isi}.")
+        raise ParameterError(f"isi must be (low, high) with 0 <= low <= high; got {isi}.")
     if len(stimuli) < 2:
-        raise ValueError("stimuli needs at least 2 images.")
+        raise ParameterError("stimuli needs at least 2 images.")
     table = face_roi_table()
     if rois is None:
         rois = list(table.index)
@@ -291,14 +305,14 @@ def simulate(
     else:
         unknown = [n for n in rois if n not in table.index]
         if unknown:
-            raise KeyError(f"unknown ROI name(s) {unknown}; known: {list(table.index)}, or pass "
-                           "a mapping name -> (x, y, z).")
+            raise MissingKeyError(f"unknown ROI name(s) {unknown}; known: {list(table.index)}, or pass "
+                                  "a mapping name -> (x, y, z).")
         centers = {n: table.loc[n, ["x", "y", "z"]].to_numpy(float) for n in rois}
         radii = {n: float(radius or table.loc[n, "radius_mm"]) for n in rois}
     drivers = dict(drivers or {})
     unknown = sorted(set(drivers) - set(centers))
     if unknown:
-        raise KeyError(f"drivers given for unknown ROI(s) {unknown}; ROIs: {list(centers)}.")
+        raise MissingKeyError(f"drivers given for unknown ROI(s) {unknown}; ROIs: {list(centers)}.")
     specs = {}
     for n in centers:
         if n in drivers:
@@ -490,6 +504,7 @@ def _write_fmriprep(root: Path, lab: str, stem: str, bold: Path, table, meta, tr
     _write_json(func / f"{stem}_desc-confounds_timeseries.json", meta)
 
 
+@public
 def load_ground_truth(root: str | os.PathLike) -> dict:
     """Read ``ground_truth.json`` of a simulated dataset.
 
@@ -508,9 +523,10 @@ def load_ground_truth(root: str | os.PathLike) -> dict:
     >>> gt["subjects"]["01"]["rois"]["rFFA"]["truth"].dims
     ('stimulus', 'voxel')
     """
+    check_path_like(root, "root", where="load_ground_truth")
     path = Path(root) / "ground_truth.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; was {root} written by facebrain.brain.simulate?")
+        raise MissingFileError(f"{path} not found; was {root} written by facebrain.brain.simulate?")
     gt = json.loads(path.read_text())
     affine = np.asarray(gt["affine"])
     for sub in gt["subjects"].values():

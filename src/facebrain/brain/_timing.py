@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import TimingError
+from ..errors import ParameterError, TimingError
 from ._regressors import event_regressors
 
 __all__ = ["MAX_TR", "MIN_SAMPLED", "check_onsets", "check_sampled", "check_tr_header", "header_tr",
@@ -159,7 +159,7 @@ def check_onsets(events: pd.DataFrame, n_scans: int, tr: float, where: str, run:
     excluded, as :func:`check_events` keeps it).
     """
     if out_of_range not in OUT_OF_RANGE:
-        raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE}; got {out_of_range!r}.")
+        raise ParameterError(f"out_of_range must be one of {OUT_OF_RANGE}; got {out_of_range!r}.")
     end = n_scans * tr
     on = events["onset"].to_numpy(dtype=float)
     bad = (on < 0) | (on >= end)

@@ -23,6 +23,7 @@ import itertools
 
 import numpy as np
 
+from .._boundary import public
 from ._ridge_encoder import cv_alpha_scores, select_alphas
 from ._solvers import decompose, refit_coef
 
@@ -55,6 +56,7 @@ def _scaled(Xs, gamma):
     return np.concatenate([np.sqrt(g) * X for g, X in zip(gamma, Xs)], axis=1)
 
 
+@public
 def banded_ridge_cv(Xs: list, Y: np.ndarray, folds, alphas, gammas=None, *,
                     fit_intercept: bool = True, scoring: str = "neg_mse") -> dict:
     """Fit banded ridge, choosing (gamma, alpha) per target by cross-validation.

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from sklearn.model_selection import GroupKFold, KFold
 
+from .._boundary import public
 from .._deprecation import renamed_kwargs, user_stacklevel
 from .._utils import shared_stimulus_ids
 from ..errors import DataFormatError, LeakageError
@@ -269,6 +270,7 @@ def _voxel_coords(brain: xr.DataArray) -> dict:
             for k, v in brain.coords.items() if v.dims == ("voxel",)}
 
 
+@public
 @renamed_kwargs(bootstrap="n_bootstrap")
 def evaluate(
     acts: xr.Dataset,
@@ -419,6 +421,7 @@ def evaluate(
                              seed=int(seed), ci=ci)
 
 
+@public
 @dataclass
 class FittedEncoder:
     """A RidgeEncoder fitted on one layer, predicting BrainResponses for new stimuli."""
@@ -452,6 +455,7 @@ class FittedEncoder:
                             attrs={**self.attrs, "source": "predicted", "layer": self.layer})
 
 
+@public
 def fit(acts: xr.Dataset, brain: xr.DataArray, *, layer: str, alphas=DEFAULT_ALPHAS,
         cv=5, fit_intercept: bool = True, solver: str = "auto", scoring: str = "neg_mse",
         align: str = "strict") -> FittedEncoder:

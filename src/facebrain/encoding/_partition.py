@@ -7,6 +7,7 @@ from itertools import combinations
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
 from ._banded import banded_ridge_cv, default_gammas, predict_banded
 from ._evaluate import (
     _brain_2d,
@@ -109,6 +110,7 @@ def _union_task(Xs, Y, folds, alphas, gammas, groups, inner_cv):
     return pred, deltas
 
 
+@public
 def variance_partition(
     feature_sets: dict,
     brain: xr.DataArray,

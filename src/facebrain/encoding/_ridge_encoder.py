@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._boundary import public
 from ..errors import AlphaGridWarning
 from ._solvers import cached_fold_decompositions, fold_scores, pick_solver, refit
 from ._torch_ops import check_device
@@ -124,6 +125,7 @@ def check_grid_edges(best_idx: np.ndarray, alphas: np.ndarray, stacklevel: int =
                       f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=stacklevel)
 
 
+@public
 class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Ridge regression choosing the penalty per target by K-fold cross-validation.
 

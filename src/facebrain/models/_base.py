@@ -12,14 +12,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from .._boundary import public
+from ..errors import MissingKeyError, ParameterError, ShapeError
 from ._preprocess import Preprocess
 
-__all__ = ["FaceNet"]
+__all__ = ["FaceNet", "check_count"]
 
 
+def check_count(value, name: str, *, minimum: int = 1, where: str = "") -> int:
+    """``value`` as an int, or a ParameterError naming ``name`` when it is not an int >= ``minimum``.
+
+    Examples
+    --------
+    >>> check_count(7, "num_classes")
+    7
+    >>> check_count(-3, "num_classes", where="small_resnet")
+    Traceback (most recent call last):
+    ...
+    facebrain.errors.ParameterError: small_resnet: num_classes must be an int >= 1; got -3
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{prefix}{name} must be an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+@public
 class FaceNet(nn.Module):
     """Base class of facebrain networks.
 
@@ -70,12 +92,12 @@ class FaceNet(nn.Module):
             layers = [layers]
         layers = list(dict.fromkeys(layers))
         if not layers:
-            raise ValueError(
+            raise ParameterError(
                 f"layers is empty; pass one or more of {list(self.layer_names)} or None for all"
             )
         unknown = [name for name in layers if name not in self.layer_names]
         if unknown:
-            raise KeyError(
+            raise MissingKeyError(
                 f"{self.name} has no layer(s) {unknown}; available layers: "
                 f"{list(self.layer_names)}"
             )
@@ -90,6 +112,11 @@ class FaceNet(nn.Module):
 
         With ``stop_early`` the forward pass ends at the deepest requested layer.
         """
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+            what = (f"a {x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor)
+                    else type(x).__name__)
+            raise ShapeError(f"{self.name}.forward_layers: x must be a float tensor (N, C, H, W) "
+                             f"as self.preprocess makes it; got {what}.")
         wanted = self.check_layers(layers)
         last = wanted[-1]
         wanted_set = set(wanted)

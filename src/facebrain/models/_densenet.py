@@ -24,7 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import FaceNet
+from .._boundary import public
+from ..errors import ParameterError
+from ._base import FaceNet, check_count
 from ._preprocess import Preprocess
 from ._registry import register_model
 
@@ -76,6 +78,7 @@ class _Head(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(F.relu(self.norm(x)), 1), 1)
 
 
+@public
 class DenseNetGray(FaceNet):
     """DenseNet-C for small grayscale faces (see the module docstring for provenance).
 
@@ -87,17 +90,19 @@ class DenseNetGray(FaceNet):
                  reduction: float = 0.5, n_blocks: int = 3, bottleneck: bool = False,
                  dropout: float = 0.0, input_size: int = 48) -> None:
         super().__init__()
+        num_classes = check_count(num_classes, "num_classes", where="DenseNetGray")
+        growth_rate = check_count(growth_rate, "growth_rate", where="DenseNetGray")
         if (depth - 4) % 3 != 0 or depth < 7:
-            raise ValueError(f"densenet_gray48: depth must be 3 * n + 4 (7, 10, 13, ...); "
-                             f"got {depth!r}")
+            raise ParameterError(f"densenet_gray48: depth must be 3 * n + 4 (7, 10, 13, ...); "
+                                 f"got {depth!r}")
         if not 0.0 <= reduction < 1.0:
-            raise ValueError(f"densenet_gray48: reduction must be in [0, 1); got {reduction!r}")
+            raise ParameterError(f"densenet_gray48: reduction must be in [0, 1); got {reduction!r}")
         n_layers = (depth - 4) // 3
         if bottleneck:
             n_layers //= 2
             if n_layers < 1:
-                raise ValueError(f"densenet_gray48: depth={depth} leaves no layers per block "
-                                 "with bottleneck=True; use depth >= 10")
+                raise ParameterError(f"densenet_gray48: depth={depth} leaves no layers per block "
+                                     "with bottleneck=True; use depth >= 10")
         channels = 2 * growth_rate
         self.stages["conv0"] = nn.Conv2d(1, channels, 3, padding=1, bias=False)
         for b in range(1, n_blocks + 1):
@@ -120,6 +125,7 @@ class DenseNetGray(FaceNet):
                                      std=(1.0,), grayscale=True, value_range=1.0)
 
 
+@public
 @register_model
 def densenet_gray48(*, num_classes: int = 7, depth: int = 13, growth_rate: int = 32,
                     reduction: float = 0.5, bottleneck: bool = False, dropout: float = 0.0,
@@ -141,8 +147,8 @@ def densenet_gray48(*, num_classes: int = 7, depth: int = 13, growth_rate: int =
     torch.Size([2, 7])
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"densenet_gray48: num_classes must be a positive int; "
-                         f"got {num_classes!r}")
+        raise ParameterError(f"densenet_gray48: num_classes must be a positive int; "
+                             f"got {num_classes!r}")
     return DenseNetGray(num_classes=num_classes, depth=depth, growth_rate=growth_rate,
                         reduction=reduction, bottleneck=bottleneck, dropout=dropout,
                         input_size=input_size)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..errors import MissingFileError, ParameterError, WeightsError
 
 __all__ = ["DlibLayer", "DlibReader", "read_dlib_net"]
 
@@ -268,7 +268,7 @@ def read_dlib_net(path: str | os.PathLike, wrappers: list[Wrapper], *,
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"dlib network file {str(path)!r} does not exist; check the path.")
+        raise MissingFileError(f"dlib network file {str(path)!r} does not exist; check the path.")
     r = DlibReader(path.read_bytes(), str(path))
     info: dict = {}
     version = r.int("the version of the loss layer")
@@ -296,7 +296,7 @@ def read_dlib_net(path: str | os.PathLike, wrappers: list[Wrapper], *,
                          "network architecture")
         versions.append(v)
     if wrappers[-1][0] != "layer":
-        raise ValueError("the innermost wrapper must be a layer")
+        raise ParameterError("the innermost wrapper must be a layer")
 
     in_version = r.string("the input layer's version string")
     if in_version not in ("input_rgb_image_sized", "input_rgb_image"):

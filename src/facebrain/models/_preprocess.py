@@ -7,9 +7,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from .._boundary import public
+from ..errors import ParameterError
+
 __all__ = ["Preprocess"]
 
 
+@public
 @dataclass(frozen=True)
 class Preprocess:
     """Turn an RGB ``uint8`` image (H, W, 3) into the tensor a network expects.
@@ -37,10 +41,10 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if self.channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be 'RGB' or 'BGR'; got {self.channel_order!r}")
+            raise ParameterError(f"channel_order must be 'RGB' or 'BGR'; got {self.channel_order!r}")
         n = 1 if self.grayscale else 3
         if len(self.mean) != n or len(self.std) != n:
-            raise ValueError(f"mean and std need {n} values; got {self.mean}, {self.std}")
+            raise ParameterError(f"mean and std need {n} values; got {self.mean}, {self.std}")
 
     @property
     def channels(self) -> int:

@@ -7,7 +7,8 @@ import fnmatch
 import inspect
 from collections.abc import Callable
 
-from ..errors import ModelImportError
+from .._boundary import public
+from ..errors import MissingKeyError, ModelImportError, ParameterError, ParameterTypeError
 from ._base import FaceNet
 
 __all__ = ["ENTRY_POINT_GROUP", "create", "find_builder", "list_models", "register_model"]
@@ -20,6 +21,7 @@ ENTRY_POINT_GROUP = "facebrain.models"
 
 
 
+@public
 def register_model(fn: Callable[..., FaceNet]) -> Callable[..., FaceNet]:
     """Register a builder under its function name.
 
@@ -28,11 +30,12 @@ def register_model(fn: Callable[..., FaceNet]) -> Callable[..., FaceNet]:
     """
     name = fn.__name__
     if name in _MODELS:
-        raise ValueError(f"a model named {name!r} is already registered")
+        raise ParameterError(f"a model named {name!r} is already registered")
     _MODELS[name] = fn
     return fn
 
 
+@public
 def list_models(pattern: str | None = None) -> list[str]:
     """Sorted registered names, optionally filtered by a shell-style pattern."""
     names = sorted(_MODELS)
@@ -75,6 +78,7 @@ def _import_builder(target: str, what: str) -> Callable[..., FaceNet]:
     return obj
 
 
+@public
 def find_builder(name: str) -> Callable[..., FaceNet]:
     """The builder of ``name``: a registered model, ``"module:attr"``, or an entry point.
 
@@ -88,6 +92,7 @@ def find_builder(name: str) -> Callable[..., FaceNet]:
     >>> find_builder("small_resnet").__name__
     'small_resnet'
     """
+    _check_name(name)
     if name in _MODELS:
         return _MODELS[name]
     if ":" in name:
@@ -107,7 +112,7 @@ def _checked(name: str, fn: Callable) -> Callable[..., FaceNet]:
     def build(**kwargs) -> FaceNet:
         model = fn(**kwargs)
         if not isinstance(model, FaceNet):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"model {name!r}: its builder returned {type(model).__name__}, not a "
                 "facebrain.models.FaceNet (an nn.Module with ordered .stages and .preprocess)."
             )
@@ -116,18 +121,27 @@ def _checked(name: str, fn: Callable) -> Callable[..., FaceNet]:
     return build
 
 
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name:
+        raise ParameterTypeError(
+            f"model name must be a non-empty str (see facebrain.models.list_models(), or "
+            f"'package.module:builder'); got {type(name).__name__} {name!r:.60}")
+
+
 def _builder(name: str) -> Callable[..., FaceNet]:
+    _check_name(name)
     if name not in _MODELS and (":" in name or _entry_point(name) is not None):
         return find_builder(name)  # the user's own network (see find_builder)
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(
+        raise MissingKeyError(
             f"unknown model {name!r}.{hint} Registered models: {', '.join(list_models())}"
         )
     return _MODELS[name]
 
 
+@public
 def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs) -> FaceNet:
     """Build a registered network, optionally loading weights from a path.
 
@@ -159,5 +173,5 @@ def create(name: str, *, weights=None, num_classes: int | None = None, **kwargs)
 
         load_weights(model, weights, **load_kw)
     elif load_kw:
-        raise TypeError(f"{sorted(load_kw)} only apply when weights= is given")
+        raise ParameterTypeError(f"{sorted(load_kw)} only apply when weights= is given")
     return model

@@ -14,7 +14,8 @@ from torchvision.models import resnet18 as tv_resnet18
 from torchvision.models import resnet50 as tv_resnet50
 from torchvision.models.resnet import ResNet
 
-from ..errors import WeightsError
+from .._boundary import public
+from ..errors import ParameterError, WeightsError
 from ._base import FaceNet
 from ._preprocess import Preprocess
 from ._registry import register_model
@@ -87,6 +88,7 @@ def torchvision_to_stages(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
+@public
 class ResNetFaceNet(FaceNet):
     """A torchvision :class:`~torchvision.models.ResNet` cut into named stages.
 
@@ -120,10 +122,11 @@ class ResNetFaceNet(FaceNet):
 
 def _check_classes(num_classes, name: str) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{name}: num_classes must be a positive int; got {num_classes!r}")
+        raise ParameterError(f"{name}: num_classes must be a positive int; got {num_classes!r}")
     return num_classes
 
 
+@public
 @register_model
 def resnet50(*, num_classes: int = 1000) -> ResNetFaceNet:
     """torchvision ResNet-50 (random init, no download) with a ``num_classes`` head.
@@ -149,6 +152,7 @@ def resnet50(*, num_classes: int = 1000) -> ResNetFaceNet:
     return ResNetFaceNet(tv_resnet50(weights=None, num_classes=num_classes), IMAGENET_PREPROCESS)
 
 
+@public
 @register_model
 def resnet18_gray(*, num_classes: int = 1000, input_size: int = 112) -> ResNetFaceNet:
     """torchvision ResNet-18 whose first convolution takes one (grayscale) channel.
@@ -170,7 +174,7 @@ def resnet18_gray(*, num_classes: int = 1000, input_size: int = 112) -> ResNetFa
     """
     num_classes = _check_classes(num_classes, "resnet18_gray")
     if not isinstance(input_size, int) or input_size < 32:
-        raise ValueError(f"resnet18_gray: input_size must be an int >= 32; got {input_size!r}")
+        raise ParameterError(f"resnet18_gray: input_size must be an int >= 32; got {input_size!r}")
     net = tv_resnet18(weights=None, num_classes=num_classes)
     old = net.conv1
     net.conv1 = nn.Conv2d(1, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._boundary import public
+from ..errors import ParameterError, ShapeError
 from ._base import FaceNet
 from ._preprocess import Preprocess
 from ._registry import register_model
@@ -44,6 +46,7 @@ class _FlattenLinearReLU(nn.Module):
         return F.relu(self.linear(torch.flatten(x, 1)))
 
 
+@public
 class SiameseNet(FaceNet):
     """Twin-tower verification net; ``forward`` embeds single images, ``forward_pair`` verifies.
 
@@ -73,11 +76,11 @@ class SiameseNet(FaceNet):
         for name, value, low in (("num_classes", num_classes, 2), ("width", width, 1),
                                  ("hidden", hidden, 1), ("embedding_dim", embedding_dim, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"siamese_lfw: {name} must be an int >= {low}; got {value!r}")
+                raise ParameterError(f"siamese_lfw: {name} must be an int >= {low}; got {value!r}")
         min_size = self.min_input_size()
         if not isinstance(input_size, int) or input_size < min_size:
-            raise ValueError(f"siamese_lfw: input_size must be an int >= {min_size} (the four "
-                             f"convolutions and three pools need it); got {input_size!r}")
+            raise ParameterError(f"siamese_lfw: input_size must be an int >= {min_size} (the four "
+                                 f"convolutions and three pools need it); got {input_size!r}")
         cin = 1 if grayscale else 3
         chans = (width, 2 * width, 2 * width, 4 * width)
         kernels = (10, 7, 4, 4)
@@ -116,12 +119,13 @@ class SiameseNet(FaceNet):
         ``|f(a) - f(b)|``. Class 1 means "same identity".
         """
         if a.shape != b.shape:
-            raise ValueError(f"forward_pair: a and b must have the same shape; got "
+            raise ShapeError(f"forward_pair: a and b must have the same shape; got "
                              f"{tuple(a.shape)} and {tuple(b.shape)}")
         fa, fb = self.forward(torch.cat([a, b], 0)).chunk(2, 0)
         return self.fc(torch.abs(fa - fb))
 
 
+@public
 @register_model
 def siamese_lfw(*, num_classes: int = 2, input_size: int = 105, grayscale: bool = True,
                 width: int = 64, hidden: int = 1024, embedding_dim: int = 256) -> SiameseNet:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._boundary import public
+from ..errors import ParameterError
 from ._base import FaceNet
 from ._preprocess import Preprocess
 from ._registry import register_model
@@ -43,6 +45,7 @@ class _BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
+@public
 class SmallResNet(FaceNet):
     """Compact ResNet for 64-112 px RGB faces.
 
@@ -72,14 +75,14 @@ class SmallResNet(FaceNet):
     ) -> None:
         super().__init__()
         if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes!r}")
+            raise ParameterError(f"num_classes must be >= 1; got {num_classes!r}")
         if int(width) < 1:
-            raise ValueError(f"width must be >= 1; got {width!r}")
+            raise ParameterError(f"width must be >= 1; got {width!r}")
         if int(input_size) < 16:
-            raise ValueError(f"input_size must be >= 16 pixels; got {input_size!r}")
+            raise ParameterError(f"input_size must be >= 16 pixels; got {input_size!r}")
         blocks = tuple(int(b) for b in blocks)
         if len(blocks) != 4 or min(blocks) < 1:
-            raise ValueError(f"blocks needs 4 positive counts, one per stage; got {blocks!r}")
+            raise ParameterError(f"blocks needs 4 positive counts, one per stage; got {blocks!r}")
         self.num_classes = int(num_classes)
         self.width = int(width)
         self.input_size = int(input_size)
@@ -120,6 +123,7 @@ class SmallResNet(FaceNet):
         return d
 
 
+@public
 @register_model
 def small_resnet(
     *, num_classes: int = 100, width: int = 16, input_size: int = 64,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet50 as tv_resnet50
 
+from .._boundary import public
 from ..errors import WeightsError
 from ._preprocess import Preprocess
 from ._registry import register_model
@@ -59,6 +60,7 @@ _DAG_BLOCK = re.compile(r"^conv(\d)_(\d+)_(.+)\.(weight|bias|running_mean|runnin
                         r"num_batches_tracked)$")
 
 
+@public
 def dag_to_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a ``resnet50_ft_dag.pth`` (MatConvNet/Caffe names) state dict to torchvision names.
 
@@ -89,6 +91,7 @@ def dag_to_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
+@public
 def torchvision_to_dag(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Inverse of :func:`dag_to_torchvision` (writes the ``*_dag.pth`` layout).
 
@@ -114,6 +117,7 @@ def torchvision_to_dag(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
+@public
 def stages_to_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename facebrain ResNet keys (``stages.``) back to torchvision's (and the ``.pkl``'s)."""
     out = {}
@@ -127,6 +131,7 @@ def stages_to_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
+@public
 class VGGFace2ResNet50(ResNetFaceNet):
     """ResNet-50 (Caffe layout) reading the VGGFace2 release's pickle, ``_dag.pth`` and torch files."""
 
@@ -136,6 +141,7 @@ class VGGFace2ResNet50(ResNetFaceNet):
         return torchvision_to_stages(state_dict)
 
 
+@public
 @register_model
 def resnet50_vggface2(*, num_classes: int = 8631) -> VGGFace2ResNet50:
     """Caffe-style ResNet-50 of the VGGFace2 release (random init; load the published weights).

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._boundary import public
 from .._utils import file_sha256
-from ..errors import WeightsError
+from ..errors import MissingFileError, WeightsError
 
 __all__ = ["SafeUnpickler", "load_weights", "read_state_dict", "safe_pickle_load"]
 
@@ -108,6 +109,7 @@ class SafeUnpickler(pickle.Unpickler):
         )
 
 
+@public
 def safe_pickle_load(path: str | os.PathLike, *, encoding: str = "latin1"):
     """Unpickle ``path`` with :class:`SafeUnpickler` (NumPy data only).
 
@@ -188,6 +190,7 @@ def _torch_load(path: Path):
         ) from exc
 
 
+@public
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str]:
     """Read a weight file into a flat ``{name: tensor}`` dict, safely.
 
@@ -211,7 +214,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weight file {str(path)!r} does not exist; check the path.")
+        raise MissingFileError(f"weight file {str(path)!r} does not exist; check the path.")
     fmt = _sniff(path)
     if fmt == "torch-zip":
         obj = _torch_load(path)
@@ -292,6 +295,7 @@ def _show(items: list[str]) -> str:
     return f"{head}{', ...' if len(items) > _HEAD_HINT else ''}"
 
 
+@public
 def load_weights(
     model: torch.nn.Module,
     path: str | os.PathLike | Mapping,
@@ -360,7 +364,7 @@ def load_weights(
     else:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"weight file {str(path)!r} does not exist; check the path.")
+            raise MissingFileError(f"weight file {str(path)!r} does not exist; check the path.")
         digest = file_sha256(path)
     if sha256 is not None and digest.lower() != str(sha256).strip().lower():
         raise WeightsError(

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .._boundary import public
 from .._deprecation import renamed_config_keys, renamed_override_keys
 from ..errors import MissingKeyError
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
@@ -636,6 +637,7 @@ def default_config_path() -> Path:
     return Path(str(resources.files("facebrain") / "configs" / "demo.yaml"))
 
 
+@public
 def load_config(
     source: str | os.PathLike | Mapping | Config | None = None,
     *,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._boundary import public
 from .._utils import atomic_path, file_sha256, stable_hash
 from ..errors import DiskFullError, FacebrainError, StageError, enospc_in_chain
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
@@ -272,6 +273,7 @@ def _write_json(path: Path, obj) -> None:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
 
 
+@public
 def run(
     config: str | os.PathLike | Mapping | Config | None = None,
     *,

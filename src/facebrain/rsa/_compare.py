@@ -8,10 +8,11 @@ import numpy as np
 import xarray as xr
 from rsatoolbox.rdm import RDMs
 
+from .._boundary import public
 from .._deprecation import renamed_kwargs, user_stacklevel
 from .._selection import PAIRING_ATTR, add_selection
 from .._utils import check_same_stimuli, shared_stimulus_ids, stable_hash
-from ..errors import BootstrapError
+from ..errors import BootstrapError, ParameterError, ParameterTypeError, ShapeError
 from ._bootstrap import bootstrap_chunk, prepare
 from ._kernels import COMPARISONS, COV_METHODS
 from ._rdm import _check_n_stimuli, rdm
@@ -37,15 +38,15 @@ def _as_model_rdms(model, rdm_method, layers) -> tuple[RDMs, list[str]]:
                      rdm_descriptors={"layer": [x for _, names in parts for x in names]},
                      pattern_descriptors={"stimulus": np.asarray(ids, dtype=object)})
     if not isinstance(model, RDMs):
-        raise TypeError("model must be Activations (xr.Dataset), rsatoolbox RDMs or a list of "
-                        f"them; got {type(model).__name__}.")
+        raise ParameterTypeError("model must be Activations (xr.Dataset), rsatoolbox RDMs or a list of "
+                                 f"them; got {type(model).__name__}.")
     if "layer" in model.rdm_descriptors:
         names = [str(x) for x in model.rdm_descriptors["layer"]]
     else:
         names = [f"rdm{i}" for i in range(model.n_rdm)]
     if len(set(names)) != len(names):
-        raise ValueError(f"model RDM names (rdm descriptor 'layer') repeat: {names}; "
-                         "give every model RDM a unique 'layer' descriptor.")
+        raise ParameterError(f"model RDM names (rdm descriptor 'layer') repeat: {names}; "
+                             "give every model RDM a unique 'layer' descriptor.")
     return model, names
 
 
@@ -53,25 +54,25 @@ def _as_brain_rdms(brain, rdm_method) -> tuple[RDMs, list[str], list[str]]:
     if isinstance(brain, xr.DataArray):
         brain = rdm(brain, method=rdm_method)
     if not isinstance(brain, RDMs):
-        raise TypeError("brain must be BrainResponses (xr.DataArray) or rsatoolbox RDMs with "
-                        f"'roi' and 'subject' rdm descriptors; got {type(brain).__name__}.")
+        raise ParameterTypeError("brain must be BrainResponses (xr.DataArray) or rsatoolbox RDMs with "
+                                 f"'roi' and 'subject' rdm descriptors; got {type(brain).__name__}.")
     for d in ("roi", "subject"):
         if d not in brain.rdm_descriptors:
-            raise ValueError(f"brain RDMs lack the rdm descriptor {d!r}; have "
-                             f"{sorted(brain.rdm_descriptors)}.")
+            raise ParameterError(f"brain RDMs lack the rdm descriptor {d!r}; have "
+                                 f"{sorted(brain.rdm_descriptors)}.")
     roi = np.asarray([str(x) for x in brain.rdm_descriptors["roi"]], dtype=object)
     sub = np.asarray([str(x) for x in brain.rdm_descriptors["subject"]], dtype=object)
     rois, subjects = sorted(set(roi)), sorted(set(sub))
     for r in rois:
         have = sorted(set(sub[roi == r]))
         if have != subjects:
-            raise ValueError(
+            raise ParameterError(
                 f"ROI {r!r} has subjects {have} but other ROIs have {subjects} (missing "
                 f"{sorted(set(subjects) - set(have))}); every ROI needs the same subjects."
             )
     pos = {(r, s): i for i, (r, s) in enumerate(zip(roi, sub))}
     if len(pos) != brain.n_rdm:
-        raise ValueError("brain RDMs contain a repeated (roi, subject) pair.")
+        raise ParameterError("brain RDMs contain a repeated (roi, subject) pair.")
     order = [pos[(r, s)] for r in rois for s in subjects]
     return brain.subset("index", order) if order != list(range(brain.n_rdm)) else brain, \
         rois, subjects
@@ -79,11 +80,11 @@ def _as_brain_rdms(brain, rdm_method) -> tuple[RDMs, list[str], list[str]]:
 
 def _stimulus_ids(r: RDMs, what: str) -> list[str]:
     if "stimulus" not in r.pattern_descriptors:
-        raise ValueError(f"{what} RDMs lack the pattern descriptor 'stimulus' (stimulus ids); "
-                         "build them with facebrain.rsa.rdm or add it.")
+        raise ParameterError(f"{what} RDMs lack the pattern descriptor 'stimulus' (stimulus ids); "
+                             "build them with facebrain.rsa.rdm or add it.")
     ids = [str(x) for x in r.pattern_descriptors["stimulus"]]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"{what} RDMs repeat stimulus ids; ids must be unique.")
+        raise ParameterError(f"{what} RDMs repeat stimulus ids; ids must be unique.")
     return ids
 
 
@@ -109,6 +110,10 @@ def roi_noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, fl
     brain_vectors : ndarray of shape (n_subjects, n_pairs)
         One ROI's RDM vectors (NaN where a pair is missing).
     """
+    brain_vectors = np.asarray(brain_vectors, dtype=float)
+    if brain_vectors.ndim != 2:
+        raise ShapeError(f"noise_ceiling: brain_vectors must be (n_subjects, n_pairs); got shape "
+                         f"{brain_vectors.shape}.")
     if brain_vectors.shape[0] < 2:
         return np.nan, np.nan
     from ..brain import rsa_noise_ceiling
@@ -119,6 +124,7 @@ def roi_noise_ceiling(brain_vectors: np.ndarray, method: str) -> tuple[float, fl
     return float(lo), float(hi)
 
 
+@public
 @renamed_kwargs(bootstrap="n_bootstrap", noise_ceiling="ceiling")
 def compare(
     model,
@@ -211,16 +217,16 @@ def compare(
     ('layer', 'roi', 'subject')
     """
     if method not in COMPARISONS:
-        raise ValueError(f"method={method!r} is not a comparison method; choose one of "
-                         f"{sorted(COMPARISONS)}.")
+        raise ParameterError(f"method={method!r} is not a comparison method; choose one of "
+                             f"{sorted(COMPARISONS)}.")
     if over not in OVER:
-        raise ValueError(f"over={over!r}; choose one of {OVER}.")
+        raise ParameterError(f"over={over!r}; choose one of {OVER}.")
     if int(n_bootstrap) < 0:
-        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be >= 0.")
+        raise ParameterError(f"n_bootstrap={n_bootstrap!r} must be >= 0.")
     if not 0 < ci < 1:
-        raise ValueError(f"ci={ci!r} must lie in (0, 1).")
+        raise ParameterError(f"ci={ci!r} must lie in (0, 1).")
     if not 0 <= max_nan < 1:
-        raise ValueError(f"max_nan={max_nan!r} must lie in [0, 1).")
+        raise ParameterError(f"max_nan={max_nan!r} must lie in [0, 1).")
     mrdm, names = _as_model_rdms(model, rdm_method, layers)
     brdm, rois, subjects = _as_brain_rdms(brain, rdm_method)
     mids, bids = _stimulus_ids(mrdm, "model"), _stimulus_ids(brdm, "brain")
@@ -236,7 +242,7 @@ def compare(
                       "missing in any RDM are dropped from every comparison.", RuntimeWarning,
                       stacklevel=user_stacklevel())
     if valid.sum() < 2:
-        raise ValueError("fewer than 2 dissimilarities are present in all RDMs; cannot compare.")
+        raise ParameterError("fewer than 2 dissimilarities are present in all RDMs; cannot compare.")
     m_ok, b_ok = mv[:, valid], bv[:, valid]
     if method in COV_METHODS:
         point = COMPARISONS[method](m_ok, b_ok, nan_idx=valid)

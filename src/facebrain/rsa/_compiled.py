@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..errors import ParameterError
+
 __all__ = ["group_tie_pairs", "kendall_boot_counts", "rank_sums", "sort_plan"]
 
 
@@ -204,6 +206,6 @@ def kendall_boot_counts(xr: np.ndarray, yr: np.ndarray, orders: np.ndarray, WT: 
     dis = np.zeros((m, k, WT.shape[1]), dtype=np.int64)
     joint = np.zeros((m, k, WT.shape[1]), dtype=np.int64)
     if WT.sum(0).max(initial=0) >= 2**31:
-        raise ValueError("bootstrap weights sum to more than 2**31 pairs; use fewer stimuli.")
+        raise ParameterError("bootstrap weights sum to more than 2**31 pairs; use fewer stimuli.")
     _kendall_boot(xr, yr, orders, np.ascontiguousarray(WT, dtype=np.int32), dis, joint)
     return dis, joint

@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
+from ..errors import ParameterError
+
 __all__ = [
     "COMPARISONS",
     "RANK_METHODS",
@@ -341,7 +343,7 @@ def _tau_b(v1, v2, weights=None):
 def _n_cond(n_pairs: int) -> int:
     n = round((1 + np.sqrt(1 + 8 * n_pairs)) / 2)
     if n * (n - 1) // 2 != n_pairs:
-        raise ValueError(f"{n_pairs} is not a number of pairs n(n-1)/2 of any n.")
+        raise ParameterError(f"{n_pairs} is not a number of pairs n(n-1)/2 of any n.")
     return n
 
 
@@ -393,15 +395,15 @@ def cov_whiten(vectors, nan_idx=None):
 
 def _cosine_cov(v1, v2, weights=None, nan_idx=None):
     if weights is not None:
-        raise ValueError("cov-weighted comparisons do not take weights; bootstrap them "
-                         "through the expanded RDM (facebrain does this automatically).")
+        raise ParameterError("cov-weighted comparisons do not take weights; bootstrap them "
+                             "through the expanded RDM (facebrain does this automatically).")
     return _cosine(cov_whiten(v1, nan_idx), cov_whiten(v2, nan_idx))
 
 
 def _corr_cov(v1, v2, weights=None, nan_idx=None):
     if weights is not None:
-        raise ValueError("cov-weighted comparisons do not take weights; bootstrap them "
-                         "through the expanded RDM (facebrain does this automatically).")
+        raise ParameterError("cov-weighted comparisons do not take weights; bootstrap them "
+                             "through the expanded RDM (facebrain does this automatically).")
     v1 = v1 - v1.mean(1, keepdims=True)
     v2 = v2 - v2.mean(1, keepdims=True)
     return _cosine(cov_whiten(v1, nan_idx), cov_whiten(v2, nan_idx))

@@ -11,7 +11,15 @@ import xarray as xr
 from rsatoolbox.data import Dataset as RsaDataset
 from rsatoolbox.rdm import RDMs, calc_rdm
 
-from ..errors import DataFormatError
+from .._boundary import public
+from .._utils import check_activations
+from ..errors import (
+    DataFormatError,
+    MissingKeyError,
+    ParameterError,
+    ParameterTypeError,
+    ShapeError,
+)
 
 __all__ = ["brain_groups", "label_rdm", "rdm"]
 
@@ -20,7 +28,7 @@ RDM_METHODS = ("correlation", "crossnobis", "euclidean", "mahalanobis", "poisson
 
 def _check_n_stimuli(n: int, what: str) -> None:
     if n < 3:
-        raise ValueError(
+        raise ParameterError(
             f"{what} has {n} stimuli; an RDM comparison needs at least 3 (2 stimuli give a "
             "single dissimilarity, which cannot be correlated). Add stimuli."
         )
@@ -38,7 +46,7 @@ def _stimulus_descriptors(obj, ids) -> dict:
 
 def _layer_matrix(acts: xr.Dataset, layer: str) -> np.ndarray:
     if layer not in acts.data_vars:
-        raise KeyError(
+        raise MissingKeyError(
             f"layer {layer!r} is not in the Activations; available layers: "
             f"{sorted(map(str, acts.data_vars))}."
         )
@@ -77,7 +85,7 @@ def brain_groups(brain: xr.DataArray) -> list[tuple[str, str, np.ndarray]]:
         have = sorted(set(subj[roi == r]))
         if have != subjects:
             missing = sorted(set(subjects) - set(have))
-            raise ValueError(
+            raise ParameterError(
                 f"ROI {r!r} has subjects {have} but other ROIs have {subjects} (missing "
                 f"{missing}); every ROI needs the same subjects. Subset the BrainResponses "
                 "to subjects with all ROIs."
@@ -87,6 +95,7 @@ def brain_groups(brain: xr.DataArray) -> list[tuple[str, str, np.ndarray]]:
     return groups
 
 
+@public
 def rdm(
     data,
     *,
@@ -128,18 +137,19 @@ def rdm(
     5
     """
     if method not in RDM_METHODS:
-        raise ValueError(f"method={method!r} is not an RDM method; choose one of {RDM_METHODS}.")
+        raise ParameterError(f"method={method!r} is not an RDM method; choose one of {RDM_METHODS}.")
     kw = {}
     if method in ("poisson", "poisson_cv"):
         kw = {"prior_lambda": prior_lambda, "prior_weight": prior_weight}
     if method in ("mahalanobis", "crossnobis"):
         kw["noise"] = noise
     if isinstance(data, xr.Dataset):
+        check_activations(data, "data", where="rdm")
         layers = list(map(str, data.data_vars)) if layer is None else (
             [layer] if isinstance(layer, str) else list(layer))
         if method in ("crossnobis", "poisson_cv"):
-            raise ValueError(f"method={method!r} needs repeated measurements; Activations "
-                             "have none. Use 'correlation' or 'euclidean' for model RDMs.")
+            raise ParameterError(f"method={method!r} needs repeated measurements; Activations "
+                                 "have none. Use 'correlation' or 'euclidean' for model RDMs.")
         ids = data["stimulus"].values
         _check_n_stimuli(len(ids), "The Activations")
         vecs = [_calc(_layer_matrix(data, lay), method, **kw) for lay in layers]
@@ -148,7 +158,15 @@ def rdm(
                     pattern_descriptors=_stimulus_descriptors(data, ids))
     if isinstance(data, xr.DataArray):
         return _brain_rdm(data, method, kw)
-    arr = np.asarray(data, dtype=float)
+    if not isinstance(data, (np.ndarray, list, tuple)):
+        raise ParameterTypeError(
+            "rdm: data must be Activations (xr.Dataset), BrainResponses (xr.DataArray) or an "
+            f"array (n_stimuli, n_features); got {type(data).__name__}.")
+    try:
+        arr = np.asarray(data, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ParameterTypeError(f"rdm: data is not numeric ({err}); pass an array of shape "
+                                 "(n_stimuli, n_features).") from err
     if arr.ndim != 2:
         raise DataFormatError(f"data has shape {arr.shape}; expected (n_stimuli, n_features).")
     _check_n_stimuli(arr.shape[0], "data")
@@ -167,7 +185,7 @@ def _brain_rdm(brain: xr.DataArray, method: str, kw: dict) -> RDMs:
     _check_n_stimuli(len(ids), "The BrainResponses")
     has_rep = "repeat" in brain.dims
     if method in ("crossnobis", "poisson_cv") and not has_rep:
-        raise ValueError(
+        raise ShapeError(
             f"method={method!r} cross-validates over repeats but the BrainResponses have dims "
             f"{brain.dims} (no 'repeat'). Pass responses before averaging repeats, or use "
             "'correlation'."
@@ -214,6 +232,7 @@ def _brain_rdm(brain: xr.DataArray, method: str, kw: dict) -> RDMs:
                 pattern_descriptors=_stimulus_descriptors(brain, ids))
 
 
+@public
 def label_rdm(stimuli_or_table, column: str | Sequence[str]) -> RDMs:
     """Model RDMs from stimulus labels: 0 for pairs sharing the label, 1 otherwise.
 
@@ -250,13 +269,13 @@ def label_rdm(stimuli_or_table, column: str | Sequence[str]) -> RDMs:
             index=pd.Index(np.asarray(obj["stimulus"].values).astype(str), name="stimulus_id"),
         )
     else:
-        raise TypeError("stimuli_or_table must be a StimulusSet, a DataFrame, Activations or "
-                        f"BrainResponses; got {type(obj).__name__}.")
+        raise ParameterTypeError("stimuli_or_table must be a StimulusSet, a DataFrame, Activations or "
+                                 f"BrainResponses; got {type(obj).__name__}.")
     _check_n_stimuli(len(table), "The stimulus table")
     vecs = []
     for c in cols:
         if c not in table.columns:
-            raise KeyError(f"label column {c!r} not found; columns are {list(table.columns)}.")
+            raise MissingKeyError(f"label column {c!r} not found; columns are {list(table.columns)}.")
         lab = np.asarray(table[c].astype(str))
         iu = np.triu_indices(len(lab), 1)
         vecs.append((lab[iu[0]] != lab[iu[1]]).astype(float))

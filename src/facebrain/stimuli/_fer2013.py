@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError
 from ._loader_utils import Rejections, expression_map
 from ._stimulus_set import ArraySource, StimulusSet
 
@@ -41,6 +42,7 @@ def _parse_pixels(text: str) -> np.ndarray | str:
     return vals.astype(np.uint8)
 
 
+@public
 def load_fer2013(csv_path: str | os.PathLike, *, strict: bool = True) -> StimulusSet:
     """Load FER2013 (``emotion,pixels,Usage``) into an in-memory StimulusSet.
 
@@ -75,7 +77,7 @@ def load_fer2013(csv_path: str | os.PathLike, *, strict: bool = True) -> Stimulu
     """
     path = Path(csv_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"FER2013 CSV not found: {path}. Pass the fer2013.csv file from the Kaggle release."
         )
     names = expression_map("fer2013")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError, ParameterError, ParameterTypeError
 from ._duplicates import handle_duplicates
 from ._loader_utils import (
     Rejections,
@@ -32,7 +34,7 @@ def _resolve_expression_map(expression_map_arg) -> dict[str, str] | None:
         return expression_map(expression_map_arg)
     if isinstance(expression_map_arg, dict):
         return {str(k): str(v) for k, v in expression_map_arg.items()}
-    raise TypeError(
+    raise ParameterTypeError(
         "expression_map must be None, a dict of code -> name, or a dataset name in "
         f"facebrain/data/expression_codes.csv; got {type(expression_map_arg).__name__}"
     )
@@ -47,6 +49,7 @@ def _expression_notes(table: pd.DataFrame, mapping, notes: dict) -> None:
         notes["expression_map"] = dict(mapping)
 
 
+@public
 def load_folder(
     root: str | os.PathLike,
     pattern,
@@ -107,7 +110,7 @@ def load_folder(
     root = check_root(root, "image folder")
     rx = compile_pattern(pattern)
     if "identity" not in rx.groupindex:
-        raise ValueError(
+        raise ParameterError(
             f"pattern {rx.pattern!r} has no named group 'identity'; add one, e.g. "
             r"'(?P<identity>\w+)/(?P<expression>\w+)_\d+\.png$'."
         )
@@ -180,6 +183,7 @@ def load_folder(
     return handle_duplicates(stim, on_duplicate)
 
 
+@public
 def from_table(
     csv_path: str | os.PathLike,
     root: str | os.PathLike | None = None,
@@ -239,7 +243,7 @@ def from_table(
     """
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
-        raise FileNotFoundError(f"stimulus table not found: {csv_path}")
+        raise MissingFileError(f"stimulus table not found: {csv_path}")
     root = check_root(root if root is not None else csv_path.parent, "image root")
     suffix = csv_path.suffix.lower()
     if suffix == ".parquet":
@@ -250,8 +254,10 @@ def from_table(
         try:
             table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, sep=sep,
                                 engine="python" if sep is None else "c")
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DataFormatError(f"cannot parse {csv_path} as a table: {err}") from err
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+                csv.Error) as err:  # csv.Error: the python engine's delimiter sniffing
+            raise DataFormatError(f"cannot parse {csv_path} as a table: {err}; pass a "
+                                  ".csv or .tsv file with a header row") from err
     table.columns = [str(c).strip() for c in table.columns]
     if rename:
         absent = [k for k in rename if k not in table.columns]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError, ShapeError
 
 __all__ = ["ALPHA_BACKGROUND", "bbox_crop", "center_crop", "pil_to_rgb", "read_image", "resize_image"]
 
@@ -17,6 +18,7 @@ __all__ = ["ALPHA_BACKGROUND", "bbox_crop", "center_crop", "pil_to_rgb", "read_i
 ALPHA_BACKGROUND = (255, 255, 255)
 
 
+@public
 def read_image(path: str | os.PathLike, *,
                background: tuple[int, int, int] = ALPHA_BACKGROUND) -> np.ndarray:
     """Decode an image file to an RGB ``uint8`` array of shape (H, W, 3).
@@ -49,7 +51,7 @@ def read_image(path: str | os.PathLike, *,
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+        raise MissingFileError(f"image not found: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -109,6 +111,7 @@ def _as_hw(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
+@public
 def resize_image(img: np.ndarray, size) -> np.ndarray:
     """Resize to ``size`` (int or (height, width)) with antialiasing (Pillow LANCZOS)."""
     from PIL import Image
@@ -119,16 +122,18 @@ def resize_image(img: np.ndarray, size) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.LANCZOS))
 
 
+@public
 def center_crop(img: np.ndarray, size) -> np.ndarray:
     """Crop the central ``size`` region; raises if the image is smaller."""
     h, w = _as_hw(size)
     H, W = img.shape[:2]
     if h > H or w > W:
-        raise ValueError(f"cannot center-crop {(h, w)} from an image of shape {(H, W)}")
+        raise ShapeError(f"cannot center-crop {(h, w)} from an image of shape {(H, W)}")
     top, left = (H - h) // 2, (W - w) // 2
     return img[top : top + h, left : left + w]
 
 
+@public
 def bbox_crop(img: np.ndarray, x: float, y: float, width: float, height: float,
               *, margin: float = 0.0) -> np.ndarray:
     """Crop a bounding box (x, y = top-left, in pixels) grown by ``margin`` x its size.

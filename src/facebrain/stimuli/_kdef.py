@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._boundary import public
 from ..errors import DataFormatError
 from ._images import read_image
 from ._loader_utils import (
@@ -49,6 +50,7 @@ def _find_kdef_root(root: Path) -> tuple[Path, str]:
     return root, ""
 
 
+@public
 def load_kdef(
     root: str | os.PathLike,
     *,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError, ParameterError
 from ._loader_utils import IMAGE_EXTENSIONS, Rejections, check_root, iter_files, probe_image
 from ._stimulus_set import StimulusSet
 
@@ -39,13 +40,13 @@ def _find_image_folder(root: Path, variant: str | None) -> tuple[Path, str]:
     """Locate the folder of person folders inside ``root``."""
     if variant is not None:
         if variant not in LFW_VARIANTS:
-            raise ValueError(f"unknown LFW variant {variant!r}; allowed: {list(LFW_VARIANTS)}")
+            raise ParameterError(f"unknown LFW variant {variant!r}; allowed: {list(LFW_VARIANTS)}")
         for base in (root, root / "lfw_home"):
             if (base / variant).is_dir():
                 return base / variant, variant
         if root.name == variant:
             return root, variant
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no {variant}/ folder in {root} or {root / 'lfw_home'}; pass the folder that "
             "contains it or leave variant=None to detect it."
         )
@@ -72,6 +73,7 @@ def _find_image_folder(root: Path, variant: str | None) -> tuple[Path, str]:
     )
 
 
+@public
 def load_lfw(
     root: str | os.PathLike,
     *,
@@ -162,6 +164,7 @@ def load_lfw(
     return StimulusSet(table, root=folder, name=f"lfw:{found_variant}", rejected=rej, notes=notes)
 
 
+@public
 def load_lfw_pairs(pairs_file: str | os.PathLike, lfw) -> pd.DataFrame:
     """Read an LFW verification pairs file into stimulus-id pairs.
 
@@ -192,7 +195,7 @@ def load_lfw_pairs(pairs_file: str | os.PathLike, lfw) -> pd.DataFrame:
     """
     pairs_file = Path(pairs_file).expanduser()
     if not pairs_file.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"LFW pairs file not found: {pairs_file}. It is pairs.txt, pairsDevTrain.txt "
             "or pairsDevTest.txt from the LFW site (scikit-learn keeps them in lfw_home/)."
         )

@@ -27,7 +27,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import (
+    DataFormatError,
+    MissingFileError,
+    MissingKeyError,
+    NotAFolderError,
+    ParameterError,
+    ParameterTypeError,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -61,6 +69,7 @@ VERIFY_MODES = ("fast", "full", "none")
 
 
 # --------------------------------------------------------------------- tables
+@public
 def data_path(name: str) -> Path:
     """Path of a reference table shipped in ``facebrain/data``.
 
@@ -86,7 +95,7 @@ def data_path(name: str) -> Path:
         available = sorted(
             p.name for p in base.iterdir() if p.is_file() and not p.name.startswith(".")
         )
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no reference table {name!r} in facebrain/data; available: {available}. "
             "Reinstall facebrain if the folder is empty."
         )
@@ -99,6 +108,7 @@ def _read_table_cached(name: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
 
 
+@public
 def read_data_table(name: str) -> pd.DataFrame:
     """Read a CSV reference table from ``facebrain/data`` (all columns as str).
 
@@ -125,7 +135,7 @@ def expression_map(dataset: str) -> dict[str, str]:
     table = read_data_table("expression_codes.csv")
     rows = table[table["dataset"] == dataset]
     if rows.empty:
-        raise KeyError(
+        raise MissingKeyError(
             f"dataset {dataset!r} is not in expression_codes.csv; known: "
             f"{sorted(table['dataset'].unique())}. Pass a dict instead."
         )
@@ -136,7 +146,7 @@ def expression_map(dataset: str) -> dict[str, str]:
 def check_root(root, what: str = "dataset root") -> Path:
     """Return ``root`` as a Path after checking it is an existing folder."""
     if root is None:
-        raise TypeError(f"{what} must be a path; got None")
+        raise ParameterTypeError(f"{what} must be a path; got None")
     root = Path(root).expanduser()
     if not root.exists():
         parent = root.parent
@@ -144,11 +154,11 @@ def check_root(root, what: str = "dataset root") -> Path:
         if parent.is_dir():
             near = sorted(p.name for p in parent.iterdir())[:8]
             hint = f" {parent} contains: {near}."
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{what} not found: {root}.{hint} Pass the folder where the dataset was unpacked."
         )
     if not root.is_dir():
-        raise NotADirectoryError(
+        raise NotAFolderError(
             f"{what} must be a folder, but {root} is a file. Pass its parent folder."
         )
     return root
@@ -196,7 +206,7 @@ def probe_image(path: Path, verify: str = "fast") -> str | None:
     its extension. See :data:`VERIFY_MODES` for ``verify``.
     """
     if verify not in VERIFY_MODES:
-        raise ValueError(f"verify must be one of {VERIFY_MODES}; got {verify!r}")
+        raise ParameterError(f"verify must be one of {VERIFY_MODES}; got {verify!r}")
     if not path.is_file():
         return "file not found"
     if verify == "none":
@@ -303,12 +313,12 @@ def check_choice(
         elif key in alias_lookup:
             out.append(alias_lookup[key])
         else:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown value {v!r} in {name}=; allowed: {allowed}"
                 + (f" (or the codes {sorted(aliases)})" if aliases else "")
             )
     if not out:
-        raise ValueError(f"{name}= is empty; pass None to keep all, or some of {allowed}")
+        raise ParameterError(f"{name}= is empty; pass None to keep all, or some of {allowed}")
     return out
 
 
@@ -318,4 +328,4 @@ def compile_pattern(pattern) -> re.Pattern:
     try:
         return re.compile(pattern)
     except re.error as err:
-        raise ValueError(f"invalid regular expression {pattern!r}: {err}") from err
+        raise ParameterError(f"invalid regular expression {pattern!r}: {err}") from err

@@ -16,8 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._boundary import public
 from .._utils import atomic_path
-from ..errors import DataFormatError
+from ..errors import (
+    DataFormatError,
+    IndexOutOfRangeError,
+    MissingFileError,
+    MissingKeyError,
+    ParameterError,
+    ShapeError,
+)
 from ._images import read_image, resize_image
 
 __all__ = ["CANONICAL_EXPRESSIONS", "StimulusSet"]
@@ -43,6 +51,7 @@ REQUIRED_COLUMNS = ("identity", "expression", "view")
 BBOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
 
 
+@public
 class StimulusSet:
     """An ordered set of face images with labels.
 
@@ -126,7 +135,7 @@ class StimulusSet:
             source_index = np.arange(len(table))
         self.source_index = np.asarray(source_index, dtype=np.int64)
         if len(self.source_index) != len(table):
-            raise ValueError(
+            raise ParameterError(
                 f"source_index has {len(self.source_index)} entries for {len(table)} rows."
             )
         self.name = name
@@ -156,12 +165,12 @@ class StimulusSet:
         if isinstance(i_or_id, (int, np.integer)):
             i = int(i_or_id)
             if not -len(self) <= i < len(self):
-                raise IndexError(f"index {i} out of range for {len(self)} stimuli")
+                raise IndexOutOfRangeError(f"index {i} out of range for {len(self)} stimuli")
             return i % len(self)
         try:
             return int(self.table.index.get_loc(str(i_or_id)))
         except KeyError:
-            raise KeyError(
+            raise MissingKeyError(
                 f"stimulus_id {i_or_id!r} is not in this StimulusSet "
                 f"(first ids: {list(self.ids[:3])})"
             ) from None
@@ -246,7 +255,7 @@ class StimulusSet:
             try:
                 pos = np.flatnonzero(self.table.index.isin(self.table.query(selector).index))
             except Exception as err:  # pandas raises many types for a bad query
-                raise ValueError(
+                raise ParameterError(
                     f"could not evaluate query {selector!r} on columns "
                     f"{list(self.table.columns)}: {err}"
                 ) from err
@@ -254,7 +263,7 @@ class StimulusSet:
             sel = np.asarray(selector)
             if sel.dtype == bool:
                 if sel.shape != (len(self),):
-                    raise ValueError(
+                    raise ShapeError(
                         f"boolean mask has shape {sel.shape}; expected ({len(self)},)"
                     )
                 pos = np.flatnonzero(sel)
@@ -279,7 +288,7 @@ class StimulusSet:
         ``expression``; other columns are sorted.
         """
         if column not in self.table.columns:
-            raise KeyError(
+            raise MissingKeyError(
                 f"label column {column!r} not found; available: {list(self.table.columns)}"
             )
         values = self.table[column].astype(str)
@@ -309,7 +318,7 @@ class StimulusSet:
 
         path = Path(path)
         if path.suffix.lower() not in (".csv", ".parquet"):
-            raise ValueError(f"manifest must end in .csv or .parquet; got {path.name!r}")
+            raise ParameterError(f"manifest must end in .csv or .parquet; got {path.name!r}")
         table = self.table.copy()
         if "path" not in table.columns:
             table["path"] = ""
@@ -344,7 +353,7 @@ class StimulusSet:
         """Read a manifest written by :meth:`save` (or by hand); paths relative to it."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"manifest not found: {path}")
+            raise MissingFileError(f"manifest not found: {path}")
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
@@ -400,6 +409,7 @@ def _safe_name(sid: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in sid)
 
 
+@public
 class ArraySource:
     """Picklable image source over an in-memory array of shape (n, H, W[, C])."""
 

@@ -38,6 +38,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .._boundary import public
+from ..errors import ParameterError, ParameterTypeError, ShapeError
 from ._stimulus_set import CANONICAL_EXPRESSIONS, StimulusSet
 from ._synthetic_params import (
     AU_COLUMNS,
@@ -82,6 +84,7 @@ KDEF_VIEWS = tuple(VIEW_YAW)
 PARAM_COLUMNS = IDENTITY_COLUMNS + AU_COLUMNS + NUISANCE_COLUMNS
 
 
+@public
 class SyntheticFaceSource:
     """Picklable image source rendering row ``i`` from its stored parameters.
 
@@ -106,7 +109,7 @@ class SyntheticFaceSource:
         params = np.ascontiguousarray(params, dtype=np.float64)
         columns = tuple(columns)
         if params.ndim != 2 or params.shape[1] != len(columns):
-            raise ValueError(
+            raise ShapeError(
                 f"params must have shape (n_images, {len(columns)}) to match columns; "
                 f"got {params.shape}"
             )
@@ -131,9 +134,9 @@ class SyntheticFaceSource:
 # ---------------------------------------------------------------- validation
 def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {value!r} ({type(value).__name__})")
+        raise ParameterTypeError(f"{name} must be an int; got {value!r} ({type(value).__name__})")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+        raise ParameterError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
 
 
@@ -142,12 +145,12 @@ def _check_names(name: str, values, allowed: Sequence[str]) -> list[str]:
         values = [values]
     values = list(values)
     if not values:
-        raise ValueError(f"{name} is empty; pass at least one of {list(allowed)}")
+        raise ParameterError(f"{name} is empty; pass at least one of {list(allowed)}")
     bad = [v for v in values if v not in allowed]
     if bad:
-        raise ValueError(f"unknown {name[:-1]} {bad[0]!r} in {name}; allowed: {list(allowed)}")
+        raise ParameterError(f"unknown {name[:-1]} {bad[0]!r} in {name}; allowed: {list(allowed)}")
     if len(set(values)) != len(values):
-        raise ValueError(f"{name} has duplicates: {values}; list each value once")
+        raise ParameterError(f"{name} has duplicates: {values}; list each value once")
     return values
 
 
@@ -158,32 +161,32 @@ def _check_identities(identities) -> list[int]:
     try:
         idx = list(identities)
     except TypeError:
-        raise TypeError(
+        raise ParameterTypeError(
             f"identities must be a count (int) or a sequence of identity indices; got {identities!r}"
         ) from None
     if not idx:
-        raise ValueError("identities is empty; pass a count >= 1 or a list of indices")
+        raise ParameterError("identities is empty; pass a count >= 1 or a list of indices")
     out = [_check_int("identity index", i, 0) for i in idx]
     if len(set(out)) != len(out):
-        raise ValueError(f"identities has duplicate indices: {out}")
+        raise ParameterError(f"identities has duplicate indices: {out}")
     return out
 
 
 def _check_intensities(intensity) -> list[float]:
     vals = [intensity] if np.isscalar(intensity) else list(intensity)
     if not vals:
-        raise ValueError("intensity is empty; pass a float in [0, 2] or a list of them")
+        raise ParameterError("intensity is empty; pass a float in [0, 2] or a list of them")
     out = []
     for v in vals:
         try:
             f = float(v)
         except (TypeError, ValueError):
-            raise TypeError(f"intensity must be a float or a list of floats; got {v!r}") from None
+            raise ParameterTypeError(f"intensity must be a float or a list of floats; got {v!r}") from None
         if not 0.0 <= f <= 2.0:
-            raise ValueError(f"intensity must lie in [0, 2] (1 = full prototype); got {f}")
+            raise ParameterError(f"intensity must lie in [0, 2] (1 = full prototype); got {f}")
         out.append(f)
     if len(set(out)) != len(out):
-        raise ValueError(f"intensity has duplicates: {out}")
+        raise ParameterError(f"intensity has duplicates: {out}")
     return out
 
 
@@ -228,6 +231,7 @@ def _row(label, index, gender, expression, view, intensity, ip, aus, nuis, **ext
 
 
 # ------------------------------------------------------------------ public
+@public
 def synthetic_faces(
     identities: int | Iterable[int],
     expressions: str | Sequence[str],
@@ -299,7 +303,7 @@ def synthetic_faces(
     image_size = _check_int("image_size", image_size, 16)
     seed = _check_int("seed", seed, 0)
     if nuisance not in NUISANCE_PROFILES:
-        raise ValueError(f"unknown nuisance {nuisance!r}; allowed: {list(NUISANCE_PROFILES)}")
+        raise ParameterError(f"unknown nuisance {nuisance!r}; allowed: {list(NUISANCE_PROFILES)}")
     view_code = {v: k for k, v in enumerate(KDEF_VIEWS)}
     rows, ids = [], []
     for index in idx:
@@ -321,6 +325,7 @@ def synthetic_faces(
     return _build(rows, ids, image_size, "synthetic_faces", notes)
 
 
+@public
 def synthetic_kdef(seed: int = 0, image_size: int = 112) -> StimulusSet:
     """Synthetic faces in KDEF's design: 70 people x 7 expressions x 5 views x 2 sessions.
 
@@ -375,6 +380,7 @@ def synthetic_kdef(seed: int = 0, image_size: int = 112) -> StimulusSet:
     return _build(rows, ids, image_size, "synthetic_kdef", notes)
 
 
+@public
 def synthetic_identities(
     n_identities: int, images_per_identity: int, seed: int = 0, image_size: int = 112
 ) -> StimulusSet:

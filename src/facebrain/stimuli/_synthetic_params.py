@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ParameterError
 from ._stimulus_set import CANONICAL_EXPRESSIONS
 
 __all__ = [
@@ -149,7 +150,7 @@ def identity_params(seed: int, index: int, gender: str | None = None) -> tuple[s
     if gender is None:
         gender = "M" if g_draw < 0.5 else "F"
     if gender not in ("F", "M"):
-        raise ValueError(f"gender must be 'F' or 'M'; got {gender!r}")
+        raise ParameterError(f"gender must be 'F' or 'M'; got {gender!r}")
     g = 1.0 if gender == "M" else 0.0
     z = np.clip(rng.standard_normal(len(IDENTITY_COLUMNS)), -2.5, 2.5)
     uni = rng.random(len(IDENTITY_COLUMNS))
@@ -205,7 +206,7 @@ def expression_aus(expression: str, intensity: float = 1.0) -> dict:
     1.0
     """
     if expression not in EXPRESSION_PROTOTYPES:
-        raise ValueError(
+        raise ParameterError(
             f"unknown expression {expression!r}; allowed: {list(EXPRESSION_PROTOTYPES)}"
         )
     proto = EXPRESSION_PROTOTYPES[expression]
@@ -262,7 +263,7 @@ def nuisance_params(seed: int, index: int, key: tuple[int, ...], profile: str = 
             "cloth_b": cl[2],
         }
     else:
-        raise ValueError(f"unknown nuisance profile {profile!r}; allowed: {list(NUISANCE_PROFILES)}")
+        raise ParameterError(f"unknown nuisance profile {profile!r}; allowed: {list(NUISANCE_PROFILES)}")
     out["noise_seed"] = noise_seed
     return {k: float(v) for k, v in out.items()}
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError
+from .._boundary import public
+from ..errors import DataFormatError, MissingFileError, ParameterError
 from ._loader_utils import IMAGE_EXTENSIONS, Rejections, check_root, iter_files, probe_image
 from ._stimulus_set import StimulusSet
 
@@ -21,6 +22,7 @@ _FILE = re.compile(r"^\d{4}_\d{2}\.jpe?g$", re.IGNORECASE)
 _META_COLUMNS = ("Class_ID", "Name", "Sample_Num", "Flag", "Gender")
 
 
+@public
 def read_vggface2_meta(path: str | os.PathLike) -> pd.DataFrame:
     """Read ``identity_meta.csv`` robustly (names may hold commas and quotes).
 
@@ -44,7 +46,7 @@ def read_vggface2_meta(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VGGFace2 identity_meta file not found: {path}")
+        raise MissingFileError(f"VGGFace2 identity_meta file not found: {path}")
     rows = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, skipinitialspace=True)
@@ -91,6 +93,7 @@ def read_vggface2_meta(path: str | os.PathLike) -> pd.DataFrame:
     return meta.set_index("Class_ID")
 
 
+@public
 def read_vggface2_bboxes(path: str | os.PathLike) -> pd.DataFrame:
     """Read a loose bounding-box CSV (``NAME_ID,X,Y,W,H``) indexed by ``NAME_ID``.
 
@@ -102,7 +105,7 @@ def read_vggface2_bboxes(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VGGFace2 bounding-box file not found: {path}")
+        raise MissingFileError(f"VGGFace2 bounding-box file not found: {path}")
     bb = pd.read_csv(path, dtype={"NAME_ID": str}, skipinitialspace=True)
     bb.columns = [str(c).strip() for c in bb.columns]
     need = ["NAME_ID", "X", "Y", "W", "H"]
@@ -140,6 +143,7 @@ def _auto(root: Path, names: list[str]) -> Path | None:
     return None
 
 
+@public
 def load_vggface2(
     root: str | os.PathLike,
     split: str,
@@ -190,19 +194,19 @@ def load_vggface2(
     """
     root = check_root(root, "VGGFace2 root")
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+        raise ParameterError(f"split must be 'train' or 'test'; got {split!r}")
     folder = root / split
     if not folder.is_dir():
         have = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"VGGFace2 split folder not found: {folder} (folders in {root}: {have}). Pass the "
             f"folder that contains {split}/ as root."
         )
     if max_per_identity is not None and (int(max_per_identity) != max_per_identity
                                          or max_per_identity < 1):
-        raise ValueError(f"max_per_identity must be a positive int; got {max_per_identity!r}")
+        raise ParameterError(f"max_per_identity must be a positive int; got {max_per_identity!r}")
     if not np.isfinite(bbox_margin) or bbox_margin < 0:
-        raise ValueError(f"bbox_margin must be >= 0; got {bbox_margin!r}")
+        raise ParameterError(f"bbox_margin must be >= 0; got {bbox_margin!r}")
 
     notes: dict = {
         "dataset": "VGGFace2 (Cao et al. 2018)",

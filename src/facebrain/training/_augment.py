@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .._boundary import public
+
 __all__ = ["LightAugment"]
 
 
+@public
 @dataclass(frozen=True)
 class LightAugment:
     """Random shift of a few pixels, horizontal flip and brightness scaling.

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._boundary import public
 from .._utils import atomic_path
 from ..errors import DataFormatError, DiskFullError, enospc_in_chain
 
@@ -168,6 +169,7 @@ def _epoch_of(path: Path) -> int | None:
         return None
 
 
+@public
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
     path = Path(path)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._boundary import public
 from .._utils import stable_hash
 from ..errors import DataFormatError
 from ._common import check_run_args, common_config, fill_doc, prepare
@@ -23,6 +24,7 @@ VAL_WORDS = ("val", "valid", "validation")
 TRAIN_WORDS = ("train", "training")
 
 
+@public
 def split_train_val(
     stimuli, target: str, *, val_fraction: float = 0.1, val_split=None, seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +128,7 @@ def check_head(model: nn.Module, example: torch.Tensor, n_classes: int, target: 
         )
 
 
+@public
 @fill_doc
 def fit_classifier(
     model: nn.Module,

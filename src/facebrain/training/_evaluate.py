@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .._boundary import public
 from ._data import ImagePipeline, ImageStore
 from ._pairs import check_pairs
 
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 
+@public
 @dataclass
 class AccuracyResult:
     """Top-1 accuracy of a classifier on a labelled StimulusSet.
@@ -45,6 +47,7 @@ class AccuracyResult:
     true: np.ndarray
 
 
+@public
 @dataclass
 class VerificationResult:
     """LFW-protocol verification accuracy.
@@ -97,6 +100,7 @@ def _forward_store(model, pipeline, store, fn, batch_size, device, progress, des
     return torch.cat(outs)
 
 
+@public
 def evaluate_accuracy(
     model: nn.Module, stimuli, target: str = "identity", *, classes=None,
     batch_size: int = 256, device: str | torch.device = "cpu", num_workers: int = 0,
@@ -164,6 +168,7 @@ def evaluate_accuracy(
                           n=len(true), predicted=pred, true=true)
 
 
+@public
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     """Threshold maximising accuracy of ``score > t`` as "same"; returns ``(t, accuracy)``.
 
@@ -192,6 +197,7 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(t), float(correct[k] / n)
 
 
+@public
 def pair_scores(
     model: nn.Module, pairs: pd.DataFrame, stimuli, *, metric: str = "auto",
     layer: str | None = None, batch_size: int = 256, device: str | torch.device = "cpu",
@@ -256,6 +262,7 @@ def pair_scores(
     return sim.numpy(), metric
 
 
+@public
 def verification_accuracy(
     model: nn.Module, pairs: pd.DataFrame, stimuli, *, folds: int = 10, metric: str = "auto",
     layer: str | None = None, seed: int = 0, batch_size: int = 256,

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from .._boundary import public
 from ..errors import TrainingError
 from ._checkpoint import (
     capture_rng,
@@ -40,6 +41,7 @@ SCHEDULES = ("onecycle", "cosine", "step", None)
 
 
 
+@public
 @dataclass
 class FitResult:
     """What a fit returns.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._boundary import public
 from .._utils import check_random_state
 from ..errors import DataFormatError
 
 __all__ = ["check_pairs", "sample_pairs"]
 
 
+@public
 def sample_pairs(
     stimuli, n_pairs: int, *, seed: int = 0, same_fraction: float = 0.5, by: str = "identity",
     folds: int | None = None,

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._boundary import public
 from .._utils import stable_hash
 from ._common import check_run_args, common_config, fill_doc, prepare
 from ._data import ImageStore
@@ -40,6 +41,7 @@ def _split_pairs(pairs: pd.DataFrame, val_fraction: float, seed: int):
     return np.setdiff1d(np.arange(n), val), val
 
 
+@public
 @fill_doc
 def fit_siamese(
     model: nn.Module,

@@ -32,6 +32,9 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from .._boundary import public
+from ..errors import MissingKeyError, ParameterError, ParameterTypeError
+
 __all__ = ["SCHEMES", "Folds", "kdef10_folds", "kdef_identity_index", "make_folds"]
 
 SCHEMES = ("kdef10", "kfold", "leave-expression-out", "leave-identity-out", "leave-view-out")
@@ -39,6 +42,7 @@ SCHEMES = ("kdef10", "kfold", "leave-expression-out", "leave-identity-out", "lea
 _KDEF_ID = re.compile(r"^[AB]?([FM])(\d{2})$")
 
 
+@public
 @dataclass
 class Folds:
     """Test-fold assignment of every stimulus.
@@ -85,7 +89,7 @@ def _table(data) -> pd.DataFrame:
         }
         ids = np.asarray(data["stimulus"].values).astype(str)
         return pd.DataFrame(cols, index=pd.Index(ids, name="stimulus_id"))
-    raise TypeError(
+    raise ParameterTypeError(
         f"expected Activations (xr.Dataset with a 'stimulus' dim), a StimulusSet or a "
         f"DataFrame; got {type(data).__name__}"
     )
@@ -93,18 +97,20 @@ def _table(data) -> pd.DataFrame:
 
 def _column(table: pd.DataFrame, name: str, why: str) -> np.ndarray:
     if name not in table.columns:
-        raise KeyError(
+        raise MissingKeyError(
             f"cv={why!r} needs a stimulus label {name!r}; available labels: {list(table.columns)}"
         )
     return table[name].astype(str).to_numpy()
 
 
+@public
 def kdef10_folds() -> dict:
     """The published KDEF folds and their provenance (``data/kdef10_folds.json``)."""
     text = resources.files("facebrain").joinpath("data/kdef10_folds.json").read_text()
     return json.loads(text)
 
 
+@public
 def kdef_identity_index(label: str) -> int:
     """0-based KDEF identity number: ``F01..F35 -> 0..34``, ``M01..M35 -> 35..69``.
 
@@ -112,13 +118,14 @@ def kdef_identity_index(label: str) -> int:
     """
     m = _KDEF_ID.match(str(label))
     if not m or not 1 <= int(m.group(2)) <= 35:
-        raise ValueError(
+        raise ParameterError(
             f"identity {label!r} is not a KDEF identity (F01..F35 or M01..M35, optionally "
             "with a session letter A/B); cv='kdef10' only applies to KDEF-format labels"
         )
     return (0 if m.group(1) == "F" else 35) + int(m.group(2)) - 1
 
 
+@public
 def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_folds: int = 10,
                seed: int = 0) -> Folds:
     """Assign every stimulus of ``data`` to a test fold.
@@ -160,9 +167,9 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
         ids = _column(table, "identity", cv)
         uniq = np.array(sorted(set(ids)))
         if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-            raise ValueError(f"n_folds must be an integer >= 2; got {n_folds!r}")
+            raise ParameterError(f"n_folds must be an integer >= 2; got {n_folds!r}")
         if len(uniq) < n_folds:
-            raise ValueError(
+            raise ParameterError(
                 f"leave-identity-out with n_folds={n_folds} needs at least {n_folds} identities; "
                 f"the stimuli have {len(uniq)}. Pass n_folds<={len(uniq)}."
             )
@@ -181,14 +188,14 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
             names = [e for e in CANONICAL_EXPRESSIONS if e in names] + [
                 e for e in names if e not in CANONICAL_EXPRESSIONS]
         if len(names) < 2:
-            raise ValueError(f"cv={cv!r} needs at least 2 {col} values; the stimuli have {names}")
+            raise ParameterError(f"cv={cv!r} needs at least 2 {col} values; the stimuli have {names}")
         lookup = {v: k for k, v in enumerate(names)}
         return Folds(np.array([lookup[v] for v in values], np.int64), names, cv, groups=values)
     if isinstance(cv, str) and cv == "kfold":
         from sklearn.model_selection import StratifiedKFold
 
         if target is None:
-            raise ValueError("cv='kfold' is stratified on the target; pass target=")
+            raise ParameterError("cv='kfold' is stratified on the target; pass target=")
         y = _column(table, target, cv)
         if target != "identity" and "identity" in table.columns and \
                 table["identity"].nunique() < n:
@@ -211,7 +218,7 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
         assignment = np.array([fold_of[i] for i in idx], np.int64)
         present = sorted(set(assignment.tolist()))
         if len(present) < 2:
-            raise ValueError(
+            raise ParameterError(
                 f"cv='kdef10': the stimuli's identities fall in {len(present)} of the 10 "
                 "published folds; at least 2 are needed"
             )
@@ -229,11 +236,11 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
             values = table[cv].astype(str).to_numpy()
             names = sorted(set(values))
             if len(names) < 2:
-                raise ValueError(f"fold column {cv!r} has a single value {names}; need >= 2 folds")
+                raise ParameterError(f"fold column {cv!r} has a single value {names}; need >= 2 folds")
             lookup = {v: k for k, v in enumerate(names)}
             return Folds(np.array([lookup[v] for v in values], np.int64), names,
                          f"column:{cv}")
-        raise ValueError(
+        raise ParameterError(
             f"unknown cv {cv!r}; use one of {list(SCHEMES)}, a stimulus label column "
             f"({list(table.columns)}) or a mapping stimulus_id -> fold"
         )
@@ -241,17 +248,17 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
         mapping = {str(k): v for k, v in (cv.items())}
         missing = [i for i in table.index if str(i) not in mapping]
         if missing:
-            raise KeyError(
+            raise MissingKeyError(
                 f"the fold table has no entry for {len(missing)} stimuli, e.g. {missing[:5]}; "
                 "give every stimulus_id a fold"
             )
         values = np.array([str(mapping[str(i)]) for i in table.index])
         names = sorted(set(values))
         if len(names) < 2:
-            raise ValueError(f"the fold table has a single fold {names}; need >= 2")
+            raise ParameterError(f"the fold table has a single fold {names}; need >= 2")
         lookup = {v: k for k, v in enumerate(names)}
         return Folds(np.array([lookup[v] for v in values], np.int64), names, "explicit")
-    raise TypeError(f"cv must be a scheme name, a label column or a mapping; got {type(cv)}")
+    raise ParameterTypeError(f"cv must be a scheme name, a label column or a mapping; got {type(cv)}")
 
 
 def check_folds(folds: Folds, y: np.ndarray, classes: list[str], target: str) -> None:
@@ -259,14 +266,14 @@ def check_folds(folds: Folds, y: np.ndarray, classes: list[str], target: str) ->
     for k, (train, test) in enumerate(folds.splits()):
         name = folds.names[k]
         if len(test) == 0 or len(train) == 0:
-            raise ValueError(
+            raise ParameterError(
                 f"fold {name!r} has {len(train)} training and {len(test)} test stimuli; "
                 "each fold needs both"
             )
         absent = sorted(set(range(len(classes))) - set(np.unique(y[train]).tolist()))
         if absent:
             names = [classes[c] for c in absent]
-            raise ValueError(
+            raise ParameterError(
                 f"fold {name!r} leaves {target} class(es) {names} out of training (all their "
                 f"stimuli are in the test fold), so the head can never predict them. Use a cv "
                 f"scheme that keeps every {target} in training (e.g. leave-identity-out for "

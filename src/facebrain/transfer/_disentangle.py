@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
+from ..errors import MissingKeyError, ParameterError, ShapeError
 from ._cv import _table
 from ._heads import blas_threads_for, make_probe_pipeline
 from ._probe import _layers, _target
@@ -23,7 +25,7 @@ def _select(table, selector, name: str) -> np.ndarray:
         try:
             picked = table.query(selector).index
         except Exception as err:  # pandas raises many types for a bad query
-            raise ValueError(
+            raise ParameterError(
                 f"{name}={selector!r} could not be evaluated on the stimulus labels "
                 f"{list(table.columns)}: {err}"
             ) from err
@@ -31,15 +33,16 @@ def _select(table, selector, name: str) -> np.ndarray:
     sel = np.asarray(selector)
     if sel.dtype == bool:
         if sel.shape != (n,):
-            raise ValueError(f"{name} mask has shape {sel.shape}; expected ({n},)")
+            raise ShapeError(f"{name} mask has shape {sel.shape}; expected ({n},)")
         return sel
     ids = set(map(str, sel.tolist()))
     unknown = sorted(ids - set(table.index))
     if unknown:
-        raise KeyError(f"{name} names stimulus ids not in the Activations: {unknown[:5]}")
+        raise MissingKeyError(f"{name} names stimulus ids not in the Activations: {unknown[:5]}")
     return table.index.isin(list(ids))
 
 
+@public
 def cross_decode(acts: xr.Dataset, target: str, *, train, test, layers=None, head="logistic",
                  standardize: bool = True, reduce: str | None = None, seed: int = 0,
                  head_kw: dict | None = None) -> xr.Dataset:
@@ -82,21 +85,21 @@ def cross_decode(acts: xr.Dataset, target: str, *, train, test, layers=None, hea
     tr = _select(table, train, "train")
     te = _select(table, test, "test")
     if not tr.any() or not te.any():
-        raise ValueError(f"train selects {tr.sum()} and test {te.sum()} stimuli; need both > 0")
+        raise ParameterError(f"train selects {tr.sum()} and test {te.sum()} stimuli; need both > 0")
     both = np.flatnonzero(tr & te)
     if len(both):
-        raise ValueError(
+        raise ParameterError(
             f"train and test share {len(both)} stimuli (e.g. {list(table.index[both[:3]])}); "
             "cross-decoding must test on stimuli never used for training"
         )
     missing = sorted(set(y[te].tolist()) - set(y[tr].tolist()))
     if missing:
-        raise ValueError(
+        raise ParameterError(
             f"test contains {target} class(es) {[classes[c] for c in missing]} that never occur "
             "in train; the head cannot predict them. Drop them from test or widen train."
         )
     if len(set(y[tr].tolist())) < 2:
-        raise ValueError(f"train holds a single {target} class; need at least 2")
+        raise ParameterError(f"train holds a single {target} class; need at least 2")
     n_cls = len(classes)
     acc = np.empty(len(layers))
     conf = np.zeros((len(layers), n_cls, n_cls), np.int64)
@@ -155,6 +158,7 @@ def _unit_chunks(acts, layer):
         yield np.asarray(da[:, a:a + _CHUNK_UNITS].values, dtype=np.float64)
 
 
+@public
 def factor_variance(acts: xr.Dataset, factors=("identity", "expression"), *,
                     layers=None) -> xr.Dataset:
     """Fraction of unit variance explained by two factors and their interaction, per layer.
@@ -196,7 +200,7 @@ def factor_variance(acts: xr.Dataset, factors=("identity", "expression"), *,
     True
     """
     if len(factors) != 2:
-        raise ValueError(f"factors must name two stimulus labels; got {factors!r}")
+        raise ParameterError(f"factors must name two stimulus labels; got {factors!r}")
     fa, fb = map(str, factors)
     layers = _layers(acts, layers)
     a, cats_a = acts.fb.labels(fa)
@@ -267,6 +271,7 @@ def _basis(G: np.ndarray, n_components: int | None) -> np.ndarray:
     return Vt[:r].T
 
 
+@public
 def subspace_angles(acts: xr.Dataset, factor_a: str = "identity",
                     factor_b: str = "expression", *, layers=None,
                     n_components: int | None = None) -> xr.Dataset:
@@ -316,7 +321,7 @@ def subspace_angles(acts: xr.Dataset, factor_a: str = "identity",
     b, cats_b = acts.fb.labels(factor_b)
     for f, cats in ((factor_a, cats_a), (factor_b, cats_b)):
         if len(cats) < 2:
-            raise ValueError(f"{f!r} has a single value {cats}; its subspace is empty")
+            raise ParameterError(f"{f!r} has a single value {cats}; its subspace is empty")
     all_angles, rows = [], []
     for layer in layers:
         Ga = _between_class(acts, layer, a, len(cats_a))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
+from ..errors import ParameterError, ShapeError
 from ._heads import blas_threads_for, make_probe_pipeline
 from ._probe import _layers, _target
 
 __all__ = ["FittedHead", "fit_head"]
 
 
+@public
 class FittedHead:
     """A fitted read-out of ``target`` from ``layer``.
 
@@ -47,7 +50,7 @@ class FittedHead:
         _layers(acts, [self.layer])
         X = acts.fb.matrix(self.layer)
         if X.shape[1] != self.n_units:
-            raise ValueError(
+            raise ShapeError(
                 f"layer {self.layer!r} has {X.shape[1]} units here but the head was fitted on "
                 f"{self.n_units}; apply it to activations of the same model and reduction"
             )
@@ -87,6 +90,7 @@ class FittedHead:
     apply = transform
 
 
+@public
 def fit_head(acts: xr.Dataset, target: str, *, layer: str, head="logistic",
              standardize: bool = True, reduce: str | None = None, seed: int = 0,
              head_kw: dict | None = None, output: str = "proba") -> FittedHead:
@@ -123,7 +127,7 @@ def fit_head(acts: xr.Dataset, target: str, *, layer: str, head="logistic",
     (18, 3)
     """
     if output not in ("proba", "decision"):
-        raise ValueError(f"output must be 'proba' or 'decision'; got {output!r}")
+        raise ParameterError(f"output must be 'proba' or 'decision'; got {output!r}")
     _layers(acts, [layer])
     y, classes = _target(acts, target)
     pipe = make_probe_pipeline(head, standardize=standardize, reduce=reduce, seed=seed,
@@ -132,6 +136,6 @@ def fit_head(acts: xr.Dataset, target: str, *, layer: str, head="logistic",
     with blas_threads_for(X):
         pipe.fit(X, y)
     if output == "proba" and not hasattr(pipe, "predict_proba"):
-        raise ValueError(f"head {head!r} has no predict_proba; pass output='decision'")
+        raise ParameterError(f"head {head!r} has no predict_proba; pass output='decision'")
     return FittedHead(pipe, layer=layer, target=target, classes=classes, n_units=X.shape[1],
                       output=output, head=head if isinstance(head, str) else type(head).__name__)

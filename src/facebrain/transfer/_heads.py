@@ -6,6 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from .._boundary import public
+from ..errors import ParameterError, ParameterTypeError
+
 __all__ = [
     "HEADS", "TorchLinearClassifier", "blas_threads_for", "make_head", "make_probe_pipeline",
 ]
@@ -26,6 +29,7 @@ def blas_threads_for(X):
     return nullcontext()
 
 
+@public
 class TorchLinearClassifier(ClassifierMixin, BaseEstimator):
     """A torch ``nn.Linear`` layer trained with cross-entropy: the poster's "new FC layer".
 
@@ -79,12 +83,12 @@ class TorchLinearClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(
+            raise ParameterError(
                 f"need at least 2 classes to fit; got {len(self.classes_)} class: "
                 f"{self.classes_.tolist()}"
             )
         if self.optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {self.optimizer!r}")
+            raise ParameterError(f"optimizer must be 'lbfgs' or 'adam'; got {self.optimizer!r}")
         gen = torch.Generator().manual_seed(int(self.seed))
         n, d = X.shape
         k = len(self.classes_)
@@ -189,15 +193,16 @@ def make_head(head, *, seed: int = 0, head_kw: dict | None = None):
     """An unfitted head: a name from :data:`HEADS` or a scikit-learn classifier (cloned)."""
     if isinstance(head, str):
         if head not in HEADS:
-            raise ValueError(f"unknown head {head!r}; use one of {sorted(HEADS)} or an estimator")
+            raise ParameterError(f"unknown head {head!r}; use one of {sorted(HEADS)} or an estimator")
         return HEADS[head](seed, **(head_kw or {}))
     if hasattr(head, "fit") and hasattr(head, "predict"):
         if head_kw:
-            raise ValueError("head_kw only applies to named heads; set the estimator's params")
+            raise ParameterError("head_kw only applies to named heads; set the estimator's params")
         return clone(head)
-    raise TypeError(f"head must be a name or a scikit-learn classifier; got {type(head)}")
+    raise ParameterTypeError(f"head must be a name or a scikit-learn classifier; got {type(head)}")
 
 
+@public
 def make_probe_pipeline(head, *, standardize: bool = True, reduce: str | None = None,
                         seed: int = 0, head_kw: dict | None = None):
     """``[StandardScaler] -> [PCA / SparseRandomProjection] -> head``, all fitted per fold.
@@ -237,7 +242,7 @@ def make_probe_pipeline(head, *, standardize: bool = True, reduce: str | None = 
     if reduce is not None:
         kind, _, n = str(reduce).partition(":")
         if kind not in ("pca", "srp") or not n.isdigit() or int(n) < 1:
-            raise ValueError(f"reduce must be 'pca:N' or 'srp:N' (N >= 1); got {reduce!r}")
+            raise ParameterError(f"reduce must be 'pca:N' or 'srp:N' (N >= 1); got {reduce!r}")
         if kind == "pca":
             from sklearn.decomposition import PCA
 

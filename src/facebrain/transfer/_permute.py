@@ -36,6 +36,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import clone
 
+from ..errors import ParameterError
 from ._cv import Folds
 from ._heads import blas_threads_for, make_probe_pipeline
 
@@ -189,15 +190,15 @@ def _ridge_alpha(head_kw: dict | None) -> float:
     kw = dict(head_kw or {})
     alpha = kw.pop("alpha", 1.0)
     if kw:
-        raise ValueError(
+        raise ParameterError(
             f"head='ridge' takes only head_kw={{'alpha': ...}}; got extra keys {sorted(kw)}"
         )
     try:
         alpha = float(alpha)
     except (TypeError, ValueError):
-        raise ValueError(f"head_kw alpha must be a number > 0; got {alpha!r}") from None
+        raise ParameterError(f"head_kw alpha must be a number > 0; got {alpha!r}") from None
     if not alpha > 0:
-        raise ValueError(f"head_kw alpha must be > 0 for head='ridge'; got {alpha!r}")
+        raise ParameterError(f"head_kw alpha must be > 0 for head='ridge'; got {alpha!r}")
     return alpha
 
 

@@ -7,6 +7,9 @@ import itertools
 import numpy as np
 import xarray as xr
 
+from .._boundary import public
+from .._utils import check_activations, check_label
+from ..errors import MissingKeyError, ParameterError, ShapeError
 from ._cv import Folds, check_folds, make_folds
 from ._heads import blas_threads_for, make_probe_pipeline
 from ._permute import cv_predict_all, permuted_training_labels
@@ -34,25 +37,28 @@ SELECTION = "best layer = argmax of accuracy_mean over the probed layers"
 def _layers(acts, layers) -> list[str]:
     import facebrain.activations  # noqa: F401  (registers acts.fb)
 
+    check_activations(acts)
     available = acts.fb.layers
     if layers is None:
         if not available:
-            raise ValueError("the Activations have no layer variables (dims stimulus, *_unit)")
+            raise ShapeError("the Activations have no layer variables (dims stimulus, *_unit)")
         return available
     if isinstance(layers, str):
         layers = [layers]
     unknown = [ly for ly in layers if ly not in available]
     if unknown:
-        raise KeyError(f"Activations have no layer(s) {unknown}; available layers: {available}")
+        raise MissingKeyError(f"Activations have no layer(s) {unknown}; available layers: {available}")
     return list(layers)
 
 
 def _target(acts, target: str):
     import facebrain.activations  # noqa: F401
 
+    check_activations(acts)
+    check_label(target, "target")
     y, classes = acts.fb.labels(target)
     if len(classes) < 2:
-        raise ValueError(
+        raise ParameterError(
             f"target {target!r} has a single class {classes}; a probe needs at least 2 classes"
         )
     return y, classes
@@ -118,6 +124,7 @@ def _null_task(X, y, folds, perm_seeds, kw):
             for s in perm_seeds]
 
 
+@public
 def probe(
     acts: xr.Dataset,
     target: str,
@@ -225,7 +232,7 @@ def probe(
     folds = make_folds(acts, cv, target=target, n_folds=n_folds, seed=seed)
     check_folds(folds, y, classes, target)
     if not isinstance(n_permutations, (int, np.integer)) or n_permutations < 0:
-        raise ValueError(f"n_permutations must be an integer >= 0; got {n_permutations!r}")
+        raise ParameterError(f"n_permutations must be an integer >= 0; got {n_permutations!r}")
     kw = {"head": head, "standardize": standardize, "reduce": reduce, "seed": seed,
           "head_kw": head_kw}
     n_classes = len(classes)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._boundary import public
 from ..._utils import atomic_path
+from ...errors import MissingKeyError, ParameterError, ParameterTypeError
 from .._stimulus_set import CANONICAL_EXPRESSIONS, StimulusSet
 
 __all__ = ["contact_sheet"]
@@ -31,6 +33,7 @@ def _ordered_values(table, column: str) -> list[str]:
     return first + [c for c in seen if c not in first]
 
 
+@public
 def contact_sheet(
     stimuli: StimulusSet,
     *,
@@ -77,19 +80,19 @@ def contact_sheet(
     from PIL import Image, ImageDraw, ImageFont
 
     if not isinstance(stimuli, StimulusSet):
-        raise TypeError(f"stimuli must be a StimulusSet; got {type(stimuli).__name__}")
+        raise ParameterTypeError(f"stimuli must be a StimulusSet; got {type(stimuli).__name__}")
     if len(stimuli) == 0:
-        raise ValueError("stimuli is empty; nothing to put on a contact sheet")
+        raise ParameterError("stimuli is empty; nothing to put on a contact sheet")
     for name, col in (("rows", rows), ("cols", cols)):
         if col not in stimuli.table.columns:
-            raise KeyError(
+            raise MissingKeyError(
                 f"{name}={col!r} is not a column of the stimulus table; available: "
                 f"{list(stimuli.table.columns)}"
             )
     for name, val, lo in (("max_rows", max_rows, 1), ("max_cols", max_cols, 1),
                           ("size", size, 8), ("pad", pad, 0)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
-            raise ValueError(f"{name} must be an int >= {lo}; got {val!r}")
+            raise ParameterError(f"{name} must be an int >= {lo}; got {val!r}")
     table = stimuli.table
     row_vals = _ordered_values(table, rows)[:max_rows]
     col_vals = _ordered_values(table, cols)[:max_cols]

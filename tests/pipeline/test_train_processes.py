@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from facebrain.pipeline import StageError, _workers, run
+from facebrain.errors import StageError
+from facebrain.pipeline import _workers, run
 from facebrain.pipeline._stages import default_stages
 
 from . import _fakes

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
-from facebrain.report._results import clean_attrs
 from scipy.spatial.distance import pdist, squareform
 
+from facebrain._runfolder import clean_attrs
 from facebrain.report import read_results, write_report, write_results
 from facebrain.report._browser import check_in_browser
 from facebrain.report._figures import rdm_matrix, voxel_image

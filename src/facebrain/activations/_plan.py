@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._utils import stable_hash
+from ..errors import MissingKeyError, ParameterError, ParameterTypeError
 
 __all__ = ["Plan", "batch_bounds", "check_inputs", "layer_shapes", "memory_format",
            "pca_fit_mask", "probe"]
@@ -77,21 +78,26 @@ def check_inputs(model, stimuli, batch_size) -> None:
     or a batch size that is not a positive integer."""
     for attr in ("forward_layers", "check_layers", "preprocess"):
         if not hasattr(model, attr):
-            raise TypeError(
+            raise ParameterTypeError(
                 f"model must follow the FaceNet contract (facebrain.models); "
-                f"{type(model).__name__} has no {attr!r}"
+                f"{type(model).__name__} has no {attr!r}. Pass a facebrain.models.FaceNet "
+                "(facebrain.models.create(name) or a FaceNet subclass)."
             )
     if model.preprocess is None:
-        raise ValueError(
+        raise ParameterError(
             f"model {getattr(model, 'name', type(model).__name__)!r} has no preprocess; set "
             "model.preprocess to a facebrain.models.Preprocess describing its input"
         )
     if not (hasattr(stimuli, "table") and hasattr(stimuli, "to_torch")):
-        raise TypeError(f"stimuli must be a StimulusSet; got {type(stimuli).__name__}")
+        raise ParameterTypeError(
+            f"stimuli must be a StimulusSet; got {type(stimuli).__name__}. Build one with "
+            "facebrain.stimuli (StimulusSet, load_folder, synthetic_faces...).")
     if len(stimuli) == 0:
-        raise ValueError("stimuli is empty; nothing to extract")
+        raise ParameterError("stimuli is empty; nothing to extract. Pass a StimulusSet with at "
+                             "least one image (check the subset or loader that built it).")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        raise ParameterError(f"batch_size must be a positive integer; got {batch_size!r}. "
+                             "Pass e.g. batch_size=64.")
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int, int]]:
@@ -104,7 +110,7 @@ def pca_fit_mask(stimuli, specs, pca_fit_on):
     has_pca = any(s is not None and s.startswith("pca:") for s in specs.values())
     if not has_pca:
         if pca_fit_on is not None:
-            raise ValueError(
+            raise ParameterError(
                 f"pca_fit_on={pca_fit_on!r} was given but no layer is reduced with 'pca:N' "
                 f"(reduce: {specs}); drop pca_fit_on or use reduce='pca:N'.")
         return None, ""
@@ -119,13 +125,14 @@ def pca_fit_mask(stimuli, specs, pca_fit_on):
         have = set(map(str, stimuli.ids))
         missing = [i for i in wanted if i not in have]
         if missing:
-            raise KeyError(f"pca_fit_on names {len(missing)} stimulus ids that are not in the "
+            raise MissingKeyError(f"pca_fit_on names {len(missing)} stimulus ids that are not in the "
                            f"StimulusSet, e.g. {missing[:5]}; give ids of these stimuli.")
         fit_ids = set(wanted)
         desc = f"{len(fit_ids)} stimulus ids (sha256 {stable_hash(sorted(fit_ids))})"
     mask = np.array([str(i) in fit_ids for i in stimuli.ids], dtype=bool)
     if not mask.any():
-        raise ValueError(f"pca_fit_on={pca_fit_on!r} selects no stimulus; the PCA needs some.")
+        raise ParameterError(f"pca_fit_on={pca_fit_on!r} selects no stimulus; the PCA needs "
+                             "some. Give a query or ids that match stimuli of this set.")
     return mask, desc
 
 

@@ -137,6 +137,14 @@ def extract(
     ------
     KeyError
         A layer name the model lacks (the message lists the available ones).
+    ParameterError
+        A bad ``batch_size``, ``reduce`` spec or ``pca_fit_on``, an empty ``stimuli``
+        (a ``ValueError``).
+    ParameterTypeError
+        ``model`` does not follow the FaceNet contract or ``stimuli`` is not a
+        StimulusSet (a ``TypeError``).
+    MissingKeyError
+        ``pca_fit_on`` names stimulus ids that ``stimuli`` lacks (a ``KeyError``).
     NonFiniteActivationError
         A layer produced NaN/inf values (the message names the layer and count).
     StoreMismatchError

@@ -125,7 +125,7 @@ def outer_folds(cv, n_folds, n, groups, seed):
     if cv == "kfold":
         splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(n)))
-    if hasattr(cv, "split"):
+    if hasattr(cv, "split") and not isinstance(cv, str):  # str has .split too
         return [(np.asarray(tr), np.asarray(te)) for tr, te in
                 cv.split(np.zeros(n), groups=groups)]
     raise ParameterError(f"cv={cv!r}; choose one of {CV_SCHEMES} or pass a scikit-learn "

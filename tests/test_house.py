@@ -34,6 +34,10 @@ DYNAMIC_OK = {
     "facebrain/_lazy.py": "lazy public names of a room (attach)",
     "facebrain/models/_registry.py": "user networks named 'module:attr' or by entry point",
 }
+#: rooms the root package (the public face) may load, each in a deferred hook, and why
+FACE_OK = {
+    "activations": "registers acts.fb the moment xarray is imported (_lazy.when_imported)",
+}
 
 
 def _module_name(path: Path, src: Path, package: str) -> tuple[str, bool]:
@@ -163,7 +167,7 @@ def test_neutral_modules_import_no_room(graph):
     edges, _ = graph
     floor = {p.stem for p in SRC.glob("*.py")} - ENTRY - {"__init__"} | {ROOT}
     bad = [f"{a} -> {b}: {', '.join(w)}" for (a, b), w in edges.items()
-           if a in floor and b in rooms() | ENTRY]
+           if a in floor and b in rooms() | ENTRY and not (a == ROOT and b in FACE_OK)]
     assert not bad, "neutral modules must not import rooms:\n" + "\n".join(bad)
 
 

@@ -81,7 +81,7 @@ def renamed_kwargs(**old_to_new: str) -> Callable:
                     warnings.warn(
                         f"{func.__name__}({old}=...) is deprecated and will be removed in "
                         f"facebrain {REMOVAL}; use {new}= instead.", FutureWarning,
-                        stacklevel=2)
+                        stacklevel=user_stacklevel())
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 
@@ -120,7 +120,7 @@ def renamed_key(section: MutableMapping, old: str, new: str, where: str) -> None
                           f"{where}.{new}.")
     warnings.warn(f"config key {where}.{old} is deprecated and will be removed in facebrain "
                   f"{REMOVAL}; use {where}.{new}.", FutureWarning,
-                  stacklevel=4)  # renamed_config_keys -> load_config -> its caller
+                  stacklevel=user_stacklevel())  # renamed_config_keys -> load_config -> its caller
     section[new] = section.pop(old)
 
 
@@ -163,7 +163,7 @@ def renamed_override_keys(overrides, renames: Mapping[str, Mapping[str, str]]):
             return key
         warnings.warn(f"config key {section}.{rest} is deprecated and will be removed in "
                       f"facebrain {REMOVAL}; use {section}.{new}.", FutureWarning,
-                      stacklevel=4)  # fix -> renamed_override_keys -> load_config -> caller
+                      stacklevel=user_stacklevel())  # fix -> renamed_override_keys -> load_config -> caller
         return f"{section}.{new}"
 
     if isinstance(overrides, Mapping):

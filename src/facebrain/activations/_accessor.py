@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .._boundary import public
+from ..errors import MissingKeyError
 
 __all__ = ["FacebrainAccessor"]
 
@@ -47,7 +48,8 @@ class FacebrainAccessor:
 
     def _check_layer(self, layer: str) -> xr.DataArray:
         if layer not in self.layers:
-            raise KeyError(f"Activations have no layer {layer!r}; available layers: {self.layers}")
+            raise MissingKeyError(f"Activations have no layer {layer!r}; available layers: "
+                                  f"{self.layers}. Use one of these or extract the layer.")
         return self._ds[layer]
 
     def matrix(self, layer: str, dtype=np.float64) -> np.ndarray:
@@ -62,7 +64,8 @@ class FacebrainAccessor:
         """
         if column not in self._ds.coords or self._ds.coords[column].dims != ("stimulus",):
             stim = [str(c) for c, v in self._ds.coords.items() if v.dims == ("stimulus",)]
-            raise KeyError(f"no stimulus label {column!r}; available: {stim}")
+            raise MissingKeyError(f"no stimulus label {column!r}; available: {stim}. Use one of "
+                                  "these or add the column to the StimulusSet table.")
         values = np.asarray(self._ds.coords[column].values).astype(str)
         cats = sorted(set(values.tolist()))
         if column == "expression":

@@ -1,30 +1,41 @@
-"""``extract``: layer activations of a FaceNet for every stimulus of a StimulusSet."""
+"""``extract``: layer activations of a FaceNet for every stimulus of a StimulusSet.
+
+``extract`` runs a few named steps: :func:`_prepare` (check the inputs, resolve
+layers and reducers, probe the layer shapes, plan the batches), :func:`_fast_stages`
+(the fused / oneDNN copy of the stages), :func:`_open_store` (create, resume or
+replace a store), :func:`_fit_pca` (the first pass of ``pca:N`` reducers), then
+:func:`_compute_into_store` or :func:`_compute_in_memory` (the batches, and the
+Dataset). Batches run in :mod:`._batches`; the Dataset is laid out in :mod:`._dataset`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
 import os
 import warnings
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from .._utils import stable_hash
 from ..errors import NonFiniteActivationError
+from . import _dataset
+from ._batches import StoreSink, run_batches, run_distributed
+from ._plan import (
+    Plan,
+    batch_bounds,
+    check_inputs,
+    layer_shapes,
+    memory_format,
+    pca_fit_mask,
+    probe,
+)
 from ._reduce import Reducer, parse_reduce
 from ._store import ActivationStore
 
-__all__ = ["NonFiniteActivationError", "extract"]
-
-#: target size of one zarr chunk, in float32 elements (16 MiB)
-_CHUNK_ELEMENTS = 1 << 22
-
-#: model -> {(layers, input shape, dtype, device, state key): layer shapes}
-_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+__all__ = ["NonFiniteActivationError", "extract", "state_sha256"]
 
 
 @public
@@ -129,6 +140,14 @@ def extract(
     ------
     KeyError
         A layer name the model lacks (the message lists the available ones).
+    ParameterError
+        A bad ``batch_size``, ``reduce`` spec or ``pca_fit_on``, an empty ``stimuli``
+        (a ``ValueError``).
+    ParameterTypeError
+        ``model`` does not follow the FaceNet contract or ``stimuli`` is not a
+        StimulusSet (a ``TypeError``).
+    MissingKeyError
+        ``pca_fit_on`` names stimulus ids that ``stimuli`` lacks (a ``KeyError``).
     NonFiniteActivationError
         A layer produced NaN/inf values (the message names the layer and count).
     StoreMismatchError
@@ -147,7 +166,39 @@ def extract(
     """
     import torch
 
-    _check_inputs(model, stimuli, batch_size)
+    plan = _prepare(model, stimuli, layers, reduce, batch_size=batch_size, device=device,
+                    seed=seed, channels_last=channels_last, pca_fit_on=pca_fit_on,
+                    store=store, num_workers=num_workers)
+    stages = _fast_stages(model, stimuli, plan, fuse_bn=fuse_bn, mkldnn=mkldnn, client=client)
+    convert_model = plan.channels_last and stages is None
+    old_format = memory_format(model)
+    try:
+        if convert_model:
+            model.to(memory_format=torch.channels_last)
+        st, todo = None, plan.batches
+        if store is not None:
+            st, todo = _open_store(store, resume, model, stimuli, plan)
+        _fit_pca(model, stimuli, plan, todo, progress=progress)
+        if st is None:
+            return _compute_in_memory(model, stimuli, plan, client=client, progress=progress)
+        return _compute_into_store(model, stimuli, plan, st, todo, client=client,
+                                   progress=progress)
+    finally:
+        if convert_model:
+            model.to(memory_format=old_format)
+
+
+# ----------------------------------------------------------------------- steps
+def _prepare(model, stimuli, layers, reduce, *, batch_size, device, seed, channels_last,
+             pca_fit_on, store, num_workers) -> Plan:
+    """Check the inputs, resolve layers and reducers, probe the layer shapes, plan the batches.
+
+    Puts ``model`` in eval mode on ``device``. ``channels_last=None`` becomes True for
+    CPU networks with 2-D convolutions. The store fingerprint is only formed with a store.
+    """
+    import torch
+
+    check_inputs(model, stimuli, batch_size)
     layers = model.check_layers(layers)
     specs = parse_reduce(reduce, layers)
     device = torch.device(device)
@@ -158,10 +209,9 @@ def extract(
             isinstance(m, torch.nn.Conv2d) for m in model.modules()
         )
     n = len(stimuli)
-    shapes = _layer_shapes(model, stimuli, layers, device)
+    shapes = layer_shapes(model, stimuli, layers, device)
     reducers = {ly: Reducer(specs[ly], ly, shapes[ly], seed) for ly in layers}
-    fit_mask, fit_desc = _pca_fit_mask(stimuli, specs, pca_fit_on)
-    batches = [(k, s, min(s + batch_size, n)) for k, s in enumerate(range(0, n, batch_size))]
+    fit_mask, fit_desc = pca_fit_mask(stimuli, specs, pca_fit_on)
     fingerprint = None if store is None else {
         "model": getattr(model, "name", type(model).__name__),
         "weights_sha256": getattr(model, "weights_sha256", None) or "",
@@ -177,167 +227,120 @@ def extract(
     }
     run = {"layers": layers, "device": str(device), "num_workers": num_workers,
            "channels_last": channels_last}
+    return Plan(layers=layers, specs=specs, device=device, n=n, batch_size=batch_size, seed=seed,
+                shapes=shapes, reducers=reducers, fit_mask=fit_mask, fit_desc=fit_desc,
+                batches=batch_bounds(n, batch_size), fingerprint=fingerprint, run=run)
+
+
+def _fast_stages(model, stimuli, plan: Plan, *, fuse_bn, mkldnn, client):
+    """The stages to run instead of the model's (BatchNorm-fused, oneDNN), or None.
+
+    ``mkldnn=None`` picks oneDNN on CPU when available and no ``client`` is given;
+    stages kept off oneDNN are put channels-last when the run is. Sets
+    ``plan.run["stages"]``.
+    """
+    import torch
+
+    from ._fast import inference_stages
+
+    device = plan.device
     if mkldnn is None:
         mkldnn = (device.type == "cpu" and client is None
                   and torch.backends.mkldnn.is_available())
-    from ._fast import inference_stages
-
     mkldnn = bool(mkldnn) and client is None and device.type == "cpu"
-    stages = inference_stages(model, layers, fuse_bn, mkldnn=mkldnn,
-                              probe=_probe(model, stimuli, device) if mkldnn else None)
-    convert_model = channels_last and stages is None
-    old_format = _memory_format(model)
-    if stages is not None and channels_last:
+    stages = inference_stages(model, plan.layers, fuse_bn, mkldnn=mkldnn,
+                              probe=probe(model, stimuli, device) if mkldnn else None)
+    if stages is not None and plan.channels_last:
         for name, stage in stages.items():
             if name not in stages.on_mkldnn:
                 stage.to(memory_format=torch.channels_last)
-    run["stages"] = stages
-    try:
-        if convert_model:
-            model.to(memory_format=torch.channels_last)
-        coords, unit_dims = _coords(stimuli, layers, reducers)
-        if fit_mask is not None:
-            coords["pca_fit"] = ("stimulus", fit_mask)
-        st, todo = None, batches
-        if store is not None:
-            st = ActivationStore(store)
-            if st.exists() and not resume:
-                st.remove()
-            if st.exists() and st.read_fingerprint() is not None and not st.is_complete():
-                # creation was cut short (full disk, kill): no batch is done, start it afresh
-                warnings.warn(f"{store}: the store was only partly created (interrupted); "
-                              "creating it again", RuntimeWarning, stacklevel=2)
-                st.remove()
-            if st.exists():
-                st.check_resumable(fingerprint, list(map(str, stimuli.ids)))
-                done = st.done_batches()
-            else:
-                template = _template(coords, unit_dims, reducers, layers, n, batch_size)
-                _set_attrs(template, model, stimuli, layers, shapes, reducers, seed)
-                template.attrs.update(_fit_attrs(stimuli, fit_mask, fit_desc))
-                chunks = {ly: (batch_size, _unit_chunk(reducers[ly].n_units, batch_size))
-                          for ly in layers}
-                st.create(template, fingerprint, chunks, len(batches))
-                done = set()
-            todo = [b for b in batches if b[0] not in done]
-        # ---- first pass (only with pca:N): fit the PCA over the whole set; it is
-        # deterministic, so a resumed run refits exactly the same projection
-        to_fit = [ly for ly in layers if reducers[ly].needs_fit] if todo else []
-        if to_fit:
-            fit_run = dict(run, layers=to_fit)
-
-            def fit_sink(k, start, arrays):
-                for ly in to_fit:
-                    rows = fit_mask[start:start + len(arrays[ly])]
-                    reducers[ly].partial_fit(arrays[ly][rows])
-
-            fit_batches = [b for b in batches if fit_mask[b[1]:b[2]].any()]
-            _run_batches(model, stimuli, {ly: Reducer(None, ly, shapes[ly]) for ly in to_fit},
-                         fit_batches, sink=fit_sink, progress=progress,
-                         desc="extract (PCA fit pass)", **fit_run)
-            for ly in to_fit:
-                reducers[ly].finish_fit()
-        # ---- second pass: compute and write
-        if st is not None:
-            if client is not None:
-                _run_distributed(client, model, stimuli, reducers, todo, store=st,
-                                 progress=progress, **run)
-            else:
-                _run_batches(model, stimuli, reducers, todo, sink=_StoreSink(st),
-                             progress=progress, desc="extract", **run)
-            st.finalize()
-            return st.open()
-        out = {ly: np.empty((n, reducers[ly].n_units), np.float32) for ly in layers}
-
-        def mem_sink(k, start, arrays):
-            for ly, v in arrays.items():
-                dst = out[ly][start:start + len(v)]
-                if not np.may_share_memory(dst, v):
-                    dst[...] = v
-
-        if client is not None:
-            _run_distributed(client, model, stimuli, reducers, batches, store=None,
-                             progress=progress, sink=mem_sink, **run)
-        else:
-            _run_batches(model, stimuli, reducers, batches, sink=mem_sink, progress=progress,
-                         desc="extract", out=out, **run)
-        ds = _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed)
-        ds.attrs.update(_fit_attrs(stimuli, fit_mask, fit_desc))
-        return ds
-    finally:
-        if convert_model:
-            model.to(memory_format=old_format)
+    plan.run["stages"] = stages
+    return stages
 
 
-# --------------------------------------------------------------------- helpers
-def _fit_attrs(stimuli, fit_mask, fit_desc) -> dict:
-    if fit_mask is None:
-        return {}
-    out = {"pca_fit_on": fit_desc}
-    if "identity" in stimuli.table.columns and not fit_mask.all():
-        ident = stimuli.table["identity"].astype(str).to_numpy()[fit_mask]
-        out["pca_fit_identities"] = json.dumps(sorted(set(ident)))
-    return out
+def _open_store(store, resume, model, stimuli, plan: Plan):
+    """Open ``store`` for this run: ``(ActivationStore, batches still to compute)``.
 
-
-def _pca_fit_mask(stimuli, specs, pca_fit_on):
-    """Which stimuli the ``pca:N`` reducers are fitted on (None without PCA) and a description."""
-    has_pca = any(s is not None and s.startswith("pca:") for s in specs.values())
-    if not has_pca:
-        if pca_fit_on is not None:
-            raise ValueError(
-                f"pca_fit_on={pca_fit_on!r} was given but no layer is reduced with 'pca:N' "
-                f"(reduce: {specs}); drop pca_fit_on or use reduce='pca:N'.")
-        return None, ""
-    n = len(stimuli)
-    if pca_fit_on is None:
-        return np.ones(n, dtype=bool), "all stimuli"
-    if isinstance(pca_fit_on, str):
-        fit_ids = set(map(str, stimuli.subset(pca_fit_on).ids))
-        desc = f"query: {pca_fit_on}"
+    ``resume=False`` removes an existing store; a half-created one (interrupted
+    creation) is created again with a warning; an existing one must match
+    ``plan.fingerprint`` (else :class:`~facebrain.errors.StoreMismatchError`) and
+    only its batches without a completion marker are left to do; a new one is
+    created from the Dataset template.
+    """
+    st = ActivationStore(store)
+    if st.exists() and not resume:
+        st.remove()
+    if st.exists() and st.read_fingerprint() is not None and not st.is_complete():
+        # creation was cut short (full disk, kill): no batch is done, start it afresh
+        warnings.warn(f"{store}: the store was only partly created (interrupted); "
+                      "creating it again", RuntimeWarning, stacklevel=user_stacklevel())
+        st.remove()
+    if st.exists():
+        st.check_resumable(plan.fingerprint, list(map(str, stimuli.ids)))
+        done = st.done_batches()
     else:
-        wanted = [str(i) for i in pca_fit_on]
-        have = set(map(str, stimuli.ids))
-        missing = [i for i in wanted if i not in have]
-        if missing:
-            raise KeyError(f"pca_fit_on names {len(missing)} stimulus ids that are not in the "
-                           f"StimulusSet, e.g. {missing[:5]}; give ids of these stimuli.")
-        fit_ids = set(wanted)
-        desc = f"{len(fit_ids)} stimulus ids (sha256 {stable_hash(sorted(fit_ids))})"
-    mask = np.array([str(i) in fit_ids for i in stimuli.ids], dtype=bool)
-    if not mask.any():
-        raise ValueError(f"pca_fit_on={pca_fit_on!r} selects no stimulus; the PCA needs some.")
-    return mask, desc
+        st.create(_dataset.template(model, stimuli, plan), plan.fingerprint,
+                  _dataset.chunks(plan), len(plan.batches))
+        done = set()
+    return st, [b for b in plan.batches if b[0] not in done]
 
 
-def _check_inputs(model, stimuli, batch_size) -> None:
-    for attr in ("forward_layers", "check_layers", "preprocess"):
-        if not hasattr(model, attr):
-            raise TypeError(
-                f"model must follow the FaceNet contract (facebrain.models); "
-                f"{type(model).__name__} has no {attr!r}"
-            )
-    if model.preprocess is None:
-        raise ValueError(
-            f"model {getattr(model, 'name', type(model).__name__)!r} has no preprocess; set "
-            "model.preprocess to a facebrain.models.Preprocess describing its input"
-        )
-    if not (hasattr(stimuli, "table") and hasattr(stimuli, "to_torch")):
-        raise TypeError(f"stimuli must be a StimulusSet; got {type(stimuli).__name__}")
-    if len(stimuli) == 0:
-        raise ValueError("stimuli is empty; nothing to extract")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+def _fit_pca(model, stimuli, plan: Plan, todo, *, progress) -> None:
+    """First pass, only with ``pca:N`` reducers and batches ``todo`` left: fit each PCA
+    on the stimuli of ``plan.fit_mask``.
+
+    The fit is deterministic, so a resumed run refits exactly the same projection.
+    """
+    to_fit = [ly for ly in plan.layers if plan.reducers[ly].needs_fit] if todo else []
+    if not to_fit:
+        return
+    fit_mask, reducers = plan.fit_mask, plan.reducers
+
+    def fit_sink(k, start, arrays):
+        for ly in to_fit:
+            rows = fit_mask[start:start + len(arrays[ly])]
+            reducers[ly].partial_fit(arrays[ly][rows])
+
+    fit_batches = [b for b in plan.batches if fit_mask[b[1]:b[2]].any()]
+    run_batches(model, stimuli, {ly: Reducer(None, ly, plan.shapes[ly]) for ly in to_fit},
+                fit_batches, sink=fit_sink, progress=progress,
+                desc="extract (PCA fit pass)", **dict(plan.run, layers=to_fit))
+    for ly in to_fit:
+        reducers[ly].finish_fit()
 
 
-def _memory_format(model):
-    import torch
+def _compute_into_store(model, stimuli, plan: Plan, st: ActivationStore, todo, *, client,
+                        progress):
+    """Second pass into a store: compute and write the batches ``todo`` (on ``client``'s
+    workers when given), mark the store finished, open it lazily as Activations."""
+    if client is not None:
+        run_distributed(client, model, stimuli, plan.reducers, todo, store=st,
+                        progress=progress, **plan.run)
+    else:
+        run_batches(model, stimuli, plan.reducers, todo, sink=StoreSink(st),
+                    progress=progress, desc="extract", **plan.run)
+    st.finalize()
+    return st.open()
 
-    for p in model.parameters():
-        if p.ndim == 4 and p.is_contiguous(memory_format=torch.channels_last) \
-                and not p.is_contiguous():
-            return torch.channels_last
-    return torch.contiguous_format
+
+def _compute_in_memory(model, stimuli, plan: Plan, *, client, progress):
+    """Second pass without a store: compute every batch into float32 arrays (in place
+    when run here) and wrap them in the Activations Dataset."""
+    out = {ly: np.empty((plan.n, plan.reducers[ly].n_units), np.float32) for ly in plan.layers}
+
+    def mem_sink(k, start, arrays):
+        for ly, v in arrays.items():
+            dst = out[ly][start:start + len(v)]
+            if not np.may_share_memory(dst, v):
+                dst[...] = v
+
+    if client is not None:
+        run_distributed(client, model, stimuli, plan.reducers, plan.batches, store=None,
+                        progress=progress, sink=mem_sink, **plan.run)
+    else:
+        run_batches(model, stimuli, plan.reducers, plan.batches, sink=mem_sink,
+                    progress=progress, desc="extract", out=out, **plan.run)
+    return _dataset.in_memory(out, model, stimuli, plan)
 
 
 @public
@@ -352,249 +355,3 @@ def state_sha256(model) -> str:
         if t.numel():
             h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def _probe(model, stimuli, device):
-    """The first stimulus, preprocessed, as a batch of one on ``device``."""
-    return model.preprocess(stimuli.load(0))[None].to(device)
-
-
-def _layer_shapes(model, stimuli, layers, device) -> dict[str, tuple[int, ...]]:
-    """Output shape of each layer for the first stimulus; cached per model, layers,
-    input shape and device while the model's structure (its repr, tensor names,
-    shapes and dtypes) is unchanged (a batch-1 forward of a large network takes ~0.5 s)."""
-    import torch
-
-    x = _probe(model, stimuli, device)
-    structure = (repr(model), tuple((k, tuple(t.shape), str(t.dtype))
-                                    for k, t in model.state_dict().items()))
-    key = (tuple(layers), tuple(x.shape), str(x.dtype), str(device), structure)
-    cache = _SHAPES.setdefault(model, {})
-    if key not in cache:
-        with torch.inference_mode():
-            outs = model.forward_layers(x, layers, stop_early=True)
-        cache.clear()  # one entry per model: the last run
-        cache[key] = {ly: tuple(int(s) for s in outs[ly].shape[1:]) for ly in layers}
-    return dict(cache[key])
-
-
-def _unit_chunk(n_units: int, batch_size: int) -> int:
-    return int(max(1, min(n_units, _CHUNK_ELEMENTS // max(1, batch_size))))
-
-
-class _StoreSink:
-    """Write a computed batch into a store, then its completion marker."""
-
-    def __init__(self, store: ActivationStore) -> None:
-        self.store = store
-
-    def __call__(self, k, start, arrays):
-        self.store.write_batch(k, start, arrays)
-
-
-class _BatchBuffer:
-    """DataLoader ``collate_fn``: stack the images into one buffer reused across batches.
-
-    Saves a fresh allocation (page faults) and the channels-last conversion per
-    batch. Only for in-process loading: a batch is consumed (reduced, copied
-    out) before the next one overwrites it. Other samples go to default_collate.
-    """
-
-    def __init__(self, channels_last: bool) -> None:
-        self.channels_last = channels_last
-        self.buf = None
-
-    def __call__(self, samples):
-        import torch
-        from torch.utils.data import default_collate
-
-        xs = [s[0] for s in samples]
-        x0 = xs[0]
-        if not (isinstance(x0, torch.Tensor) and x0.ndim == 3 and x0.device.type == "cpu"
-                and all(isinstance(x, torch.Tensor) and x.shape == x0.shape
-                        and x.dtype == x0.dtype for x in xs)):
-            return default_collate(samples)
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        b = self.buf
-        if b is None or b.shape[1:] != x0.shape or b.dtype != x0.dtype or len(b) < len(xs):
-            b = self.buf = torch.empty((len(xs), *x0.shape), dtype=x0.dtype, memory_format=fmt)
-        out = b[:len(xs)]
-        for i, x in enumerate(xs):
-            out[i].copy_(x)
-        return out, torch.tensor([s[1] for s in samples])
-
-
-def _run_batches(model, stimuli, reducers, batches, *, layers, sink: Callable, device,
-                 num_workers, channels_last, progress=False, desc="extract",
-                 out: dict | None = None, stages=None) -> None:
-    """Forward ``batches`` [(k, start, stop)], reduce each layer, hand results to ``sink``.
-
-    With ``out`` ({layer: (n_stimuli, n_units) array}) results are written in place.
-    """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from ._fast import forward
-
-    if not batches:
-        return
-    if stages is not None and next(iter(stages), None) in stages.on_mkldnn:
-        channels_last = False  # the input goes straight to oneDNN's layout
-    loader = DataLoader(
-        stimuli.to_torch(model.preprocess),
-        batch_sampler=[list(range(s, e)) for _, s, e in batches],
-        num_workers=num_workers,
-        # in this process: images go straight into one reused (channels-last) batch
-        collate_fn=_BatchBuffer(channels_last) if num_workers == 0 else None,
-    )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=sum(e - s for _, s, e in batches), desc=desc, unit="img")
-    try:
-        for (k, start, stop), (x, idx) in zip(batches, loader):
-            x = x.to(device)
-            if channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                outs = forward(model, stages, x, layers)
-                arrays = {}
-                for ly in layers:
-                    y = outs[ly]
-                    # one reduction pass: the sum is finite iff every value is (barring
-                    # float overflow, which the exact count below sorts out)
-                    if y.is_floating_point() and not bool(torch.isfinite(y.sum())) and (
-                            bad := int((~torch.isfinite(y)).sum())):
-                        raise NonFiniteActivationError(
-                            f"layer {ly!r} produced {bad} non-finite values (NaN/inf) in batch "
-                            f"{k} (stimuli {stimuli.ids[start]!r}..{stimuli.ids[stop - 1]!r}). "
-                            "Check the weights and the preprocessing of the inputs."
-                        )
-                    dst = out[ly][start:stop] if out is not None else None
-                    arrays[ly] = reducers[ly](y, out=dst) if dst is not None else reducers[ly](y)
-            sink(k, start, arrays)
-            if bar is not None:
-                bar.update(stop - start)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _chunk_task(model, stimuli, reducers, batches, store_path, run, stages=None):
-    """Run on a dask worker: compute ``batches``; write them or return them."""
-    results = {}
-    if store_path is not None:
-        sink = _StoreSink(ActivationStore(store_path))
-    else:
-        def sink(k, start, arrays):
-            results[k] = (start, arrays)
-    _run_batches(model, stimuli, reducers, batches, sink=sink, progress=False, stages=stages,
-                 **run)
-    return results if store_path is None else [b[0] for b in batches]
-
-
-def _run_distributed(client, model, stimuli, reducers, batches, *, store, progress, sink=None,
-                     **run):
-    if not batches:
-        return
-    from dask.distributed import as_completed
-
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    n_chunks = min(len(batches), 2 * n_workers)
-    bounds = np.linspace(0, len(batches), n_chunks + 1).round().astype(int)
-    chunks = [batches[a:b] for a, b in itertools.pairwise(bounds) if b > a]
-    # workers only convert their inputs; the (shared) model was converted here
-    [model_f] = client.scatter([model], broadcast=True, hash=False)
-    [stim_f] = client.scatter([stimuli], broadcast=True, hash=False)
-    [red_f] = client.scatter([reducers], broadcast=True, hash=False)
-    stages = run.pop("stages", None)
-    stages_f = client.scatter([stages], broadcast=True, hash=False)[0] if stages is not None else None
-    path = str(store.path) if store is not None else None
-    futures = [client.submit(_chunk_task, model_f, stim_f, red_f, chunk, path, run, stages_f,
-                             pure=False)
-               for chunk in chunks]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(batches), desc="extract (dask)", unit="batch")
-    try:
-        for fut in as_completed(futures):
-            res = fut.result()
-            if store is None:
-                for k, (start, arrays) in res.items():
-                    sink(k, start, arrays)
-                if bar is not None:
-                    bar.update(len(res))
-            elif bar is not None:
-                bar.update(len(res))
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _stimulus_coords(stimuli) -> dict:
-    coords = {"stimulus": np.asarray(list(map(str, stimuli.ids)), dtype=str)}
-    for col in stimuli.table.columns:
-        if col == "path":
-            continue
-        s = stimuli.table[col]
-        if s.dtype.kind in "biuf":
-            coords[col] = ("stimulus", s.to_numpy())
-        else:
-            coords[col] = ("stimulus", np.asarray(s.astype(str).to_numpy(), dtype=str))
-    return coords
-
-
-def _coords(stimuli, layers, reducers):
-    coords = _stimulus_coords(stimuli)
-    unit_dims = {}
-    for ly in layers:
-        dim = f"{ly}_unit"
-        unit_dims[ly] = dim
-        for name, values in reducers[ly].unit_coords().items():
-            coords[name] = (dim, np.asarray(values, dtype=np.int64))
-    return coords, unit_dims
-
-
-def _var_attrs(reducer) -> dict:
-    return {"shape": list(reducer.shape), "reduce": reducer.spec or "none"}
-
-
-def _set_attrs(ds, model, stimuli, layers, shapes, reducers, seed) -> None:
-    from .. import __version__
-
-    for ly in layers:
-        ds[ly].attrs.update(_var_attrs(reducers[ly]))
-    ds.attrs.update({
-        "model": str(getattr(model, "name", type(model).__name__)),
-        "weights_sha256": str(getattr(model, "weights_sha256", None) or ""),
-        "preprocess": json.dumps(model.preprocess.to_dict()),
-        "layer_shapes": json.dumps({ly: list(shapes[ly]) for ly in layers}),
-        "reduce": json.dumps({ly: reducers[ly].spec or "none" for ly in layers}),
-        "seed": int(seed),
-        "facebrain_version": str(__version__),
-        "stimulus_set": str(getattr(stimuli, "name", "") or ""),
-    })
-
-
-def _template(coords, unit_dims, reducers, layers, n, batch_size):
-    import dask.array as da
-    import xarray as xr
-
-    data = {
-        ly: (("stimulus", unit_dims[ly]),
-             da.zeros((n, reducers[ly].n_units), dtype=np.float32,
-                      chunks=(batch_size, _unit_chunk(reducers[ly].n_units, batch_size))))
-        for ly in layers
-    }
-    return xr.Dataset(data, coords=coords)
-
-
-def _in_memory(out, coords, unit_dims, model, stimuli, layers, shapes, reducers, seed):
-    import xarray as xr
-
-    ds = xr.Dataset({ly: (("stimulus", unit_dims[ly]), out[ly]) for ly in layers}, coords=coords)
-    _set_attrs(ds, model, stimuli, layers, shapes, reducers, seed)
-    return ds

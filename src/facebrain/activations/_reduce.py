@@ -28,6 +28,7 @@ import zlib
 import numpy as np
 
 from .._boundary import public
+from ..errors import ParameterError, ParameterTypeError
 
 __all__ = ["Reducer", "make_reducer", "parse_reduce"]
 
@@ -42,13 +43,13 @@ def parse_reduce(reduce, layers: list[str]) -> dict[str, str | None]:
     elif isinstance(reduce, dict):
         extra = sorted(set(reduce) - set(layers))
         if extra:
-            raise ValueError(
+            raise ParameterError(
                 f"reduce names layer(s) {extra} that are not being extracted; "
                 f"requested layers: {layers}. Remove them or add them to layers=."
             )
         out = {layer: reduce.get(layer) for layer in layers}
     else:
-        raise TypeError(
+        raise ParameterTypeError(
             f"reduce must be None, a string such as 'avgpool', 'srp:1024' or 'pca:100', "
             f"or a dict layer -> such a string; got {type(reduce).__name__}"
         )
@@ -56,12 +57,13 @@ def parse_reduce(reduce, layers: list[str]) -> dict[str, str | None]:
         if spec is None or spec == "none":
             out[layer] = None
         elif spec != "avgpool" and not _SPEC.match(spec):
-            raise ValueError(
+            raise ParameterError(
                 f"unknown reduce spec {spec!r} for layer {layer!r}; use None, 'avgpool', "
                 "'srp:N' or 'pca:N' (N a positive integer)"
             )
         elif _SPEC.match(spec) and int(_SPEC.match(spec).group(2)) < 1:
-            raise ValueError(f"reduce spec {spec!r} for layer {layer!r} needs N >= 1")
+            raise ParameterError(f"reduce spec {spec!r} for layer {layer!r} needs N >= 1; "
+                                 f"use e.g. '{spec.split(':')[0]}:100'")
     return out
 
 
@@ -111,9 +113,10 @@ class Reducer:
             from sklearn.decomposition import IncrementalPCA
 
             if self.n_components > self.n_features:
-                raise ValueError(
+                raise ParameterError(
                     f"reduce={spec!r} for layer {layer!r} asks for {self.n_components} "
-                    f"components but the layer has only {self.n_features} units"
+                    f"components but the layer has only {self.n_features} units; use "
+                    f"'pca:{self.n_features}' or fewer"
                 )
             self._pca = IncrementalPCA(n_components=self.n_components)
 
@@ -171,7 +174,7 @@ class Reducer:
         data = np.concatenate(self._buffer)
         self._buffer = []
         if self._n_seen < self.n_components:
-            raise ValueError(
+            raise ParameterError(
                 f"reduce='pca:{self.n_components}' for layer {self.layer!r} needs at least "
                 f"{self.n_components} stimuli; the set has {self._n_seen}. Use fewer components."
             )
@@ -209,6 +212,7 @@ class Reducer:
         if self.kind == "srp":
             return np.asarray(self._srp.transform(x.astype(np.float32)), dtype=np.float32)
         if not self.fitted:
+            # internal invariant: extract always runs the fit pass before transforming
             raise RuntimeError(
                 f"the PCA of layer {self.layer!r} is not fitted; run the first pass "
                 "(partial_fit over all batches, then finish_fit) before transforming"

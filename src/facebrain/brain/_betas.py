@@ -31,6 +31,7 @@ from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from nilearn.image import resample_to_img
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import (
     DataFormatError,
     MissingFileError,
@@ -330,7 +331,7 @@ def single_trial_betas(
             "the confound strategy includes 'high_pass' (fMRIPrep's cosine regressors) and "
             "drift_model='cosine' adds nilearn's: the design is rank deficient and nilearn "
             "regularises it. Pass drift_model=None, or drop 'high_pass' from the strategy.",
-            UserWarning, stacklevel=2)
+            UserWarning, stacklevel=user_stacklevel())
     events = [check_sampled(ev, imgs[i].shape[3], tr, slice_time_ref,
                              None if keep_scans is None else keep_scans[i], hrf_model,
                              where=ev_names[i], run=run_names[i], out_of_range=out_of_range)
@@ -380,7 +381,7 @@ def single_trial_betas(
             f"dropped {n_drop} of {len(keep)} mask voxels that are NaN or constant in at least "
             "one run; they get no betas.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if not keep.any():
         raise DataFormatError("every mask voxel is NaN or constant; nothing to model.")

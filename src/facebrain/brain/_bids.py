@@ -21,6 +21,7 @@ import nibabel as nib
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from .._utils import check_path_like
 from ..errors import DataFormatError, MissingFileError, ParameterTypeError, TimingError
 from ._timing import check_tr_header, header_tr, parse_seconds, slice_time_ref_from
@@ -214,7 +215,7 @@ def _header_tr(img, path: Path) -> float | None:
         f"{path}: no RepetitionTime in a JSON sidecar; using the NIfTI header's TR = {tr} s. "
         "Add RepetitionTime to the sidecar to silence this.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return tr
 

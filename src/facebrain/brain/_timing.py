@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .._deprecation import user_stacklevel
 from ..errors import ParameterError, TimingError
 from ._regressors import event_regressors
 
@@ -178,7 +179,7 @@ def check_onsets(events: pd.DataFrame, n_scans: int, tr: float, where: str, run:
     msg = (f"{where}: {int(bad.sum())} of {len(events)} event(s) start outside run {run}'s "
            f"acquisition window [0, {end:g}) s ({n_scans} scans x TR {tr:g} s): {shown}{more}.")
     if out_of_range == "drop":
-        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=3)
+        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=user_stacklevel())
         return events.loc[~bad]
     raise TimingError(
         msg + " Onsets count in seconds from the first volume of the run; check the TR (a "
@@ -206,7 +207,7 @@ def resolve_slice_time_ref(value, data) -> tuple[float, str]:
             and abs(float(value) - data.slice_time_ref) > 1e-9:
         warnings.warn(f"slice_time_ref={value} differs from the sidecars' "
                       f"{data.slice_time_ref:g} ({data.slice_time_ref_source}); using {value}.",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
     return float(value), source
 
 
@@ -241,7 +242,7 @@ def check_sampled(ev, n_scans, tr, slice_time_ref, keep, hrf_model, *, where, ru
            f"response falls after the last kept volume ({last:g} s), so the regressor peaks "
            f"below {100 * MIN_SAMPLED:g}% of the run's median trial ({shown}).")
     if out_of_range == "drop":
-        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=3)
+        warnings.warn(msg + " They are dropped (out_of_range='drop').", UserWarning, stacklevel=user_stacklevel())
         return ev.drop(index=rows)
     raise TimingError(msg + " Their betas would be noise amplified (or exactly 0). Check the TR "
                       "and onsets, or pass out_of_range='drop' to drop them with a warning.")

@@ -24,6 +24,7 @@ import itertools
 import numpy as np
 
 from .._boundary import public
+from ..errors import ParameterError, ShapeError
 from ._ridge_encoder import cv_alpha_scores, select_alphas
 from ._solvers import decompose, refit_coef
 
@@ -44,7 +45,7 @@ def default_gammas(n_spaces: int, exponents=(-1.0, -0.5, 0.0, 0.5, 1.0)) -> np.n
     [[0.5, 0.5], [0.091, 0.909], [0.909, 0.091]]
     """
     if n_spaces < 1:
-        raise ValueError(f"n_spaces={n_spaces!r} must be >= 1.")
+        raise ParameterError(f"n_spaces={n_spaces!r} must be >= 1 (one per feature space).")
     rows = [np.r_[10.0 ** np.asarray(e, float), 1.0]
             for e in itertools.product(exponents, repeat=n_spaces - 1)]
     g = np.array(rows) / np.sum(rows, axis=1, keepdims=True) if rows else np.ones((1, 1))
@@ -83,10 +84,12 @@ def banded_ridge_cv(Xs: list, Y: np.ndarray, folds, alphas, gammas=None, *,
     gammas = default_gammas(len(Xs)) if gammas is None else np.atleast_2d(
         np.asarray(gammas, dtype=np.float64))
     if gammas.shape[1] != len(Xs):
-        raise ValueError(f"gammas has {gammas.shape[1]} columns but there are {len(Xs)} "
+        raise ShapeError(f"gammas has {gammas.shape[1]} columns but there are {len(Xs)} "
                          "feature spaces; give one weight per space.")
     if (gammas <= 0).any():
-        raise ValueError("gammas must be positive (weights on the simplex).")
+        bad = gammas[gammas <= 0].tolist()
+        raise ParameterError(f"gammas must be positive (weights on the simplex); got {bad[:5]}. "
+                             "Pass positive weights or None (default_gammas).")
     n_t = Y.shape[1]
     best = np.full(n_t, -np.inf)
     best_g = np.tile(gammas[0][:, None], (1, n_t))

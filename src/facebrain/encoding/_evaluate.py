@@ -12,7 +12,14 @@ from sklearn.model_selection import GroupKFold, KFold
 from .._boundary import public
 from .._deprecation import renamed_kwargs, user_stacklevel
 from .._utils import shared_stimulus_ids
-from ..errors import DataFormatError, LeakageError
+from ..errors import (
+    DataFormatError,
+    LeakageError,
+    MissingKeyError,
+    ParameterError,
+    ShapeError,
+    StimulusMismatchError,
+)
 from ._ridge_encoder import (
     DEFAULT_ALPHAS,
     EDGE_FRACTION,
@@ -31,8 +38,9 @@ CV_SCHEMES = ("leave-identity-out", "kfold")
 def layer_matrix(acts: xr.Dataset, layer: str) -> np.ndarray:
     """``acts[layer]`` as a float array of shape (n_stimuli, n_units)."""
     if layer not in acts.data_vars:
-        raise KeyError(f"layer {layer!r} is not in the Activations; available layers: "
-                       f"{sorted(map(str, acts.data_vars))}.")
+        raise MissingKeyError(f"layer {layer!r} is not in the Activations; available layers: "
+                              f"{sorted(map(str, acts.data_vars))}. Pick one of these or "
+                              "extract the layer.")
     da = acts[layer]
     if da.ndim != 2 or "stimulus" not in da.dims:
         raise DataFormatError(f"Activations variable {layer!r} has dims {da.dims}; expected "
@@ -59,8 +67,10 @@ def align_inputs(acts, brain: xr.DataArray, align: str = "strict"):
     ids = shared_stimulus_ids(aids, bids, align=align, left_name="activations",
                               right_name="brain")
     if len(ids) < 3:
-        raise ValueError(f"only {len(ids)} stimuli are shared by the activations and the brain "
-                         "responses; encoding needs at least 3 (and enough for the folds).")
+        raise StimulusMismatchError(
+            f"only {len(ids)} stimuli are shared by the activations and the brain responses; "
+            "encoding needs at least 3 (and enough for the folds). Extract the brain's "
+            "stimuli or select the responses of the extracted ones.")
     acts = acts.assign_coords(stimulus=np.asarray(aids, dtype=object)).sel(stimulus=ids)
     brain = brain.assign_coords(stimulus=np.asarray(bids, dtype=object)).sel(stimulus=ids)
     return acts, brain
@@ -80,12 +90,13 @@ def resolve_groups(groups, acts, brain, n: int):
     if isinstance(groups, str):
         g = _groups(acts, brain, column=groups)
         if g is None:
-            raise KeyError(f"groups={groups!r} is not a stimulus coordinate of the Activations "
-                           "or BrainResponses; pass a coordinate name or an array of labels.")
+            raise MissingKeyError(f"groups={groups!r} is not a stimulus coordinate of the Activations "
+                                  "or BrainResponses; pass a coordinate name or an array of "
+                                  "labels.")
         return g
     g = np.asarray(groups).astype(str)
     if g.shape != (n,):
-        raise ValueError(f"groups has shape {g.shape}; expected ({n},), one label per stimulus "
+        raise ShapeError(f"groups has shape {g.shape}; expected ({n},), one label per stimulus "
                          "in the brain's stimulus order.")
     return g
 
@@ -105,29 +116,32 @@ def outer_folds(cv, n_folds, n, groups, seed):
     """List of (train, test) index arrays for the outer cross-validation."""
     if cv == "leave-identity-out":
         if groups is None:
-            raise ValueError("cv='leave-identity-out' needs an 'identity' stimulus coordinate on "
-                             "the Activations or BrainResponses; add it or pass cv='kfold'.")
+            raise ParameterError("cv='leave-identity-out' needs an 'identity' stimulus coordinate "
+                                 "on the Activations or BrainResponses; add it or pass "
+                                 "cv='kfold'.")
         n_id = np.unique(groups).size
         if n_id < 2:
-            raise ValueError(f"cv='leave-identity-out' needs >= 2 identities; found {n_id}.")
+            raise ParameterError(f"cv='leave-identity-out' needs >= 2 identities; found {n_id}. "
+                                 "Add stimuli of other identities or pass cv='kfold'.")
         splitter = GroupKFold(n_splits=min(n_folds, n_id))
         return [(tr, te) for tr, te in splitter.split(np.zeros(n), groups=groups)]
     if cv == "kfold":
         splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(n)))
-    if hasattr(cv, "split"):
+    if hasattr(cv, "split") and not isinstance(cv, str):  # str has .split too
         return [(np.asarray(tr), np.asarray(te)) for tr, te in
                 cv.split(np.zeros(n), groups=groups)]
-    raise ValueError(f"cv={cv!r}; choose one of {CV_SCHEMES} or pass a scikit-learn splitter.")
+    raise ParameterError(f"cv={cv!r}; choose one of {CV_SCHEMES} or pass a scikit-learn "
+                         "splitter.")
 
 
 def _inner_cv(inner_cv, groups_train):
     if isinstance(inner_cv, int) and groups_train is not None:
         n_id = np.unique(groups_train).size
         if n_id < 2:
-            raise ValueError(f"the training set has {n_id} identity; the inner CV that picks "
-                             "alphas holds out whole identities and needs >= 2. Use fewer "
-                             "outer folds or more identities.")
+            raise ParameterError(f"the training set has {n_id} identity; the inner CV that "
+                                 "picks alphas holds out whole identities and needs >= 2. Use "
+                                 "fewer outer folds or more identities.")
         return GroupKFold(n_splits=min(inner_cv, n_id))
     if isinstance(inner_cv, int):
         return KFold(n_splits=inner_cv)
@@ -191,7 +205,7 @@ def cv_predict(X, Y, folds, alphas, *, groups=None, inner_cv=5, fit_intercept=Tr
     if warn_edges:
         grid = check_alphas(alphas)
         idx = np.abs(np.log(fold_alphas.ravel()[:, None]) - np.log(grid)[None, :]).argmin(1)
-        check_grid_edges(idx, grid, stacklevel=3)
+        check_grid_edges(idx, grid)
     return pred, fold_alphas
 
 
@@ -362,15 +376,16 @@ def evaluate(
     """
     alphas = check_alphas(alphas)
     if int(n_bootstrap) < 0:
-        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be >= 0.")
+        raise ParameterError(f"n_bootstrap={n_bootstrap!r} must be >= 0 (0 for no interval).")
     if not 0 < ci < 1:
-        raise ValueError(f"ci={ci!r} must lie in (0, 1).")
+        raise ParameterError(f"ci={ci!r} must lie in (0, 1), e.g. ci=0.95.")
     acts, brain = align_inputs(acts, brain, align)
     names = list(map(str, acts.data_vars)) if layers is None else (
         [layers] if isinstance(layers, str) else list(layers))
     Y = np.asarray(brain.values, dtype=np.float64)
     if np.isnan(Y).any():
-        raise ValueError("BrainResponses contain NaN; drop or impute those voxels/stimuli first.")
+        raise DataFormatError(f"BrainResponses contain NaN ({int(np.isnan(Y).sum())} values); "
+                              "drop or impute those voxels/stimuli first.")
     groups = resolve_groups(groups, acts, brain, Y.shape[0])
     Xs = {name: layer_matrix(acts, name) for name in names}
     from ..activations import check_pca_leakage

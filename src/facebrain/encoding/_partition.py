@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from .._boundary import public
+from ..errors import ParameterError, ShapeError, StimulusMismatchError
 from ._banded import banded_ridge_cv, default_gammas, predict_banded
 from ._evaluate import (
     _brain_2d,
@@ -50,7 +51,8 @@ def partition_r2(r2: dict) -> dict:
         out[f"shared:{a}&{b}"] = A + B - AB
         return out
     if len(names) != 3:
-        raise ValueError(f"variance partitioning takes 2 or 3 feature spaces; got {names}.")
+        raise ParameterError(f"variance partitioning takes 2 or 3 feature spaces; got "
+                             f"{names}. Give R2s of every union of 2 or 3 spaces.")
     R = {k: v for k, v in r2.items()}
 
     def r(*s):
@@ -75,13 +77,14 @@ def _feature_matrix(name, spec, ids):
         aids = [str(s) for s in acts["stimulus"].values]
         missing = sorted(set(ids) - set(aids))
         if missing:
-            raise ValueError(f"feature set {name!r} lacks stimuli {missing[:5]} "
-                             f"({len(missing)} in all); every set needs the brain's stimuli.")
+            raise StimulusMismatchError(f"feature set {name!r} lacks stimuli {missing[:5]} "
+                                        f"({len(missing)} in all); every set needs the "
+                                        "brain's stimuli.")
         acts = acts.assign_coords(stimulus=np.asarray(aids, dtype=object)).sel(stimulus=ids)
         return layer_matrix(acts, layer)
     X = np.asarray(spec, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != len(ids):
-        raise ValueError(f"feature set {name!r} has shape {X.shape}; an array must be "
+        raise ShapeError(f"feature set {name!r} has shape {X.shape}; an array must be "
                          f"(n_stimuli={len(ids)}, n_features) in the brain's stimulus order.")
     return X
 
@@ -171,13 +174,15 @@ def variance_partition(
     alphas = check_alphas(alphas)
     names = list(feature_sets)
     if len(names) not in (2, 3):
-        raise ValueError(f"feature_sets has {len(names)} spaces ({names}); give 2 or 3.")
+        raise ParameterError(f"feature_sets has {len(names)} spaces ({names}); give 2 or 3.")
     if any("&" in n or "+" in n for n in names):
-        raise ValueError(f"feature set names may not contain '&' or '+': {names}.")
+        raise ParameterError(f"feature set names may not contain '&' or '+': {names}; "
+                             "rename them.")
     brain = _brain_2d(brain)
     ids = [str(s) for s in brain["stimulus"].values]
     if len(ids) < 3:
-        raise ValueError(f"the brain responses have {len(ids)} stimuli; need at least 3.")
+        raise ParameterError(f"the brain responses have {len(ids)} stimuli; need at least 3. "
+                             "Pass responses to more stimuli.")
     Xs = {n: _feature_matrix(n, feature_sets[n], ids) for n in names}
     for spec in feature_sets.values():
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], xr.Dataset):

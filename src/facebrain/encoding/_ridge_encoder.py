@@ -6,16 +6,19 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import errors
 from .._boundary import public
-from ..errors import AlphaGridWarning
+from .._deprecation import user_stacklevel
+from ..errors import AlphaGridWarning, ParameterError
 from ._solvers import cached_fold_decompositions, fold_scores, pick_solver, refit
 from ._torch_ops import check_device
 
-__all__ = ["DEFAULT_ALPHAS", "AlphaGridWarning", "RidgeEncoder", "check_alphas", "check_grid_edges",
-           "cv_alpha_scores", "select_alphas"]
+__all__ = ["DEFAULT_ALPHAS", "AlphaGridWarning", "NotFittedError", "RidgeEncoder", "check_alphas",
+           "check_grid_edges", "cv_alpha_scores", "select_alphas"]
 
 SCORINGS = ("neg_mse", "r2")
 
@@ -27,12 +30,30 @@ def check_alphas(alphas) -> np.ndarray:
     """1-D float array of strictly positive, finite alphas (error names the bad values)."""
     a = np.atleast_1d(np.asarray(alphas, dtype=float))
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"alphas must be a non-empty 1-D sequence; got shape {a.shape}.")
+        raise ParameterError(f"alphas must be a non-empty 1-D sequence; got shape {a.shape}. "
+                             "Use e.g. np.logspace(-2, 7, 19).")
     bad = a[~(np.isfinite(a) & (a > 0))]
     if bad.size:
-        raise ValueError(f"alphas must be positive and finite; got {bad.tolist()} among "
-                         f"{a.tolist()}. Use e.g. np.logspace(-2, 7, 19).")
+        raise ParameterError(f"alphas must be positive and finite; got {bad.tolist()} among "
+                             f"{a.tolist()}. Use e.g. np.logspace(-2, 7, 19).")
     return a
+
+
+class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
+    """:class:`facebrain.errors.NotFittedError` that is also scikit-learn's ``NotFittedError``.
+
+    ``except facebrain.errors.NotFittedError``, ``except
+    sklearn.exceptions.NotFittedError``, ``except ValueError`` and ``except
+    AttributeError`` all catch it (scikit-learn's estimator checks require its own type).
+    """
+
+
+def _check_fitted(estimator, attributes=None) -> None:
+    """:func:`sklearn.utils.validation.check_is_fitted`, raising :class:`NotFittedError`."""
+    try:
+        check_is_fitted(estimator, attributes)
+    except _SklearnNotFittedError as err:
+        raise NotFittedError(str(err)) from None
 
 
 def cv_alpha_scores(X, Y, folds, alphas, *, fit_intercept=True, solver="auto",
@@ -122,7 +143,7 @@ def check_grid_edges(best_idx: np.ndarray, alphas: np.ndarray, stacklevel: int =
         warnings.warn("Cross-validation chose " + " and ".join(parts) + f", more than "
                       f"{100 * EDGE_FRACTION:.0f}%; e.g. alphas=np.logspace("
                       f"{np.log10(alphas.min()) - 2:.0f}, {np.log10(alphas.max()) + 2:.0f}, "
-                      f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=stacklevel)
+                      f"{alphas.size + 4}).", AlphaGridWarning, stacklevel=user_stacklevel())
 
 
 @public
@@ -217,7 +238,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _folds(self, X, y, groups):
         if (isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool)
                 and X.shape[0] < max(2, int(self.cv))):
-                raise ValueError(
+                raise ParameterError(
                     f"RidgeEncoder got n_samples = {X.shape[0]} but cv={self.cv} folds need at "
                     f"least {max(2, int(self.cv))} samples; pass more samples or a smaller cv."
                 )
@@ -238,11 +259,13 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
                              dtype=np.float64, ensure_min_samples=2)
         alphas = check_alphas(self.alphas)
         if self.scoring not in SCORINGS:
-            raise ValueError(f"scoring={self.scoring!r}; choose one of {SCORINGS}.")
+            raise ParameterError(f"scoring={self.scoring!r}; choose one of {SCORINGS}.")
         if self.score_dtype not in ("float64", "float32"):
-            raise ValueError(f"score_dtype={self.score_dtype!r}; choose 'float64' or 'float32'.")
+            raise ParameterError(f"score_dtype={self.score_dtype!r}; choose 'float64' or "
+                                 "'float32'.")
         if self.batch_size is not None and int(self.batch_size) < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int or None.")
+            raise ParameterError(f"batch_size={self.batch_size!r} must be a positive int or "
+                                 "None.")
         device = check_device(self.device)
         ravel = y.ndim == 1
         Y = np.asarray(y[:, None] if ravel else y, dtype=np.float64)
@@ -276,7 +299,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     @property
     def dual_coef_(self):
         """Kernel weights, shape (n_samples, n_targets), or None in primal form."""
-        check_is_fitted(self, "best_alphas_")
+        _check_fitted(self, "best_alphas_")
         if self._dual is None and self._U is not None:
             self._dual = self._U @ self._B
             self._U = self._B = None
@@ -285,15 +308,19 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     @property
     def coef_(self):
         """Primal coefficients, shape (n_targets, n_features) or (n_features,)."""
-        check_is_fitted(self, "best_alphas_")
+        _check_fitted(self, "best_alphas_")
         if self._coef is None:
             coef = ((self._X_fit - self._x_mean).T @ self.dual_coef_).T
             self._coef = coef[0] if self._ravel else coef
         return self._coef
 
     def predict(self, X):
-        """Predicted targets, shape (n_samples,) or (n_samples, n_targets)."""
-        check_is_fitted(self)
+        """Predicted targets, shape (n_samples,) or (n_samples, n_targets).
+
+        Raises :class:`NotFittedError` (a :class:`facebrain.errors.NotFittedError` and
+        scikit-learn's) before ``fit``.
+        """
+        _check_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if self._coef is not None:
             return X @ self._coef.T + self.intercept_

@@ -29,6 +29,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..errors import ParameterError
 from ._torch_ops import fold_sse_torch
 
 __all__ = ["RIDGE_SOLVERS", "cached_fold_decompositions", "clear_cache", "decompose",
@@ -68,7 +69,7 @@ def pick_solver(solver: str, n_samples: int, n_features: int) -> str:
     if solver == "auto":
         return "primal" if n_features <= n_samples else "dual"
     if solver not in RIDGE_SOLVERS:
-        raise ValueError(f"solver={solver!r}; choose 'auto' or one of {sorted(RIDGE_SOLVERS)}.")
+        raise ParameterError(f"solver={solver!r}; choose 'auto' or one of {sorted(RIDGE_SOLVERS)}.")
     return solver
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ParameterError
+
 __all__ = ["check_device", "dual_refit_torch", "fold_sse_torch"]
 
 #: elements of the (n_alphas * n_test) x block prediction tensor held at once on the device
@@ -20,11 +22,11 @@ def check_device(device):
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use None (numpy), "
-                         "'cpu' or 'cuda'.") from exc
+        raise ParameterError(f"device={device!r} is not a torch device; use None (numpy), "
+                             "'cpu' or 'cuda'.") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch.cuda.is_available() is False; use "
-                         "device=None (numpy) or 'cpu'.")
+        raise ParameterError(f"device={device!r} but torch.cuda.is_available() is False; use "
+                             "device=None (numpy) or 'cpu'.")
     return str(dev)
 
 

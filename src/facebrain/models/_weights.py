@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from .._utils import file_sha256
 from ..errors import MissingFileError, WeightsError
 
@@ -425,14 +426,14 @@ def load_weights(
             f"{path}: partial load into {model_name!r}: {len(missing)} missing, "
             f"{len(unexpected)} unexpected, {len(mismatched)} shape-mismatched tensors left "
             f"out (e.g. {_show((missing + unexpected + mismatched)[:3])}).",
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if skipped_head:
         warnings.warn(
             f"{path}: new_head=True: {len(skipped_head)} head tensors not loaded "
             f"({_show(skipped_head)}); the head of {model_name!r} keeps its random "
             "initialisation and must be trained.",
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     drop = set(unexpected) | set(mismatched) | set(skipped_head)
     to_load = {k: v for k, v in state.items() if k not in drop and k in own}

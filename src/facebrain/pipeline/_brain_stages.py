@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecation import user_stacklevel
 from .._runfolder import (
     REFERENCE,
     RESPONSES,
@@ -309,7 +310,7 @@ def _scorable_layers(ctx: StageContext, stage: str, name: str, acts, wanted, *, 
     for lyr, why in bad.items():
         msg = (f"{stage}: {name} layer {lyr!r} is {why}{consequence} (the other layers are "
                "scored)")
-        warnings.warn(msg, RuntimeWarning, stacklevel=4)
+        warnings.warn(msg, RuntimeWarning, stacklevel=user_stacklevel())
         ctx.log(f"[{stage}] warning: {msg}")
     if len(bad) == len(layers):
         what = "non-finite" if constant_ok else "constant or non-finite"

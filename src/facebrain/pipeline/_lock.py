@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Self
 
+from .._deprecation import user_stacklevel
 from ..errors import RunLockedError
 
 __all__ = ["LOCK_NAME", "RunLock", "read_holder"]
@@ -79,7 +80,7 @@ class RunLock:
                 warnings.warn(
                     f"{self.path}: this file system does not support locks ({err}); two runs "
                     "on this output folder would not be stopped. Use a local folder for --out "
-                    "to be safe.", RuntimeWarning, stacklevel=3)
+                    "to be safe.", RuntimeWarning, stacklevel=user_stacklevel())
                 return self
             os.close(fd)
             if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):

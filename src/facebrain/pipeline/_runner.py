@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import __version__
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from .._utils import atomic_path, file_sha256, stable_hash
 from ..errors import DiskFullError, FacebrainError, StageError, enospc_in_chain
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
@@ -442,7 +443,7 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
                 if reason != "missing" and not forcing:
                     msg = (f"stage {stage.name!r}: output in {final} is not valid ({reason}); "
                            "recomputing it")
-                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                    warnings.warn(msg, RuntimeWarning, stacklevel=user_stacklevel())
                     log(f"[{stage.name}] warning: {reason}; recomputing")
                 remove_tree(final)
             resumed = False

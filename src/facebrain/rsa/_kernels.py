@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
+from .._deprecation import user_stacklevel
 from ..errors import ParameterError
 
 __all__ = [
@@ -46,7 +47,7 @@ def _constant_warning(n_bad: int, what: str) -> None:
         "centring/ranking); their score is set to NaN. Check for constant voxels, "
         "a layer of zeros or a label RDM with a single value.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from .._utils import atomic_path
 from ..errors import DataFormatError, MissingDependencyError, MissingFileError, ParameterError
 from ._face_chip import extract_face_chip
@@ -372,7 +373,7 @@ def align_faces(
         head = "; ".join(f"{r.path} ({r.reason})" for r in rej.head(5).itertuples())
         warnings.warn(f"align_faces: {len(rej)} of {n_in} image(s) not aligned: {head}"
                       f"{' ...' if len(rej) > 5 else ''}. They are listed in .rejected.",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
     if not rows:
         raise DataFormatError(
             f"align_faces: no face was aligned in any of the {n_in} images of "

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import DataFormatError, ParameterError
 from ._stimulus_set import REQUIRED_COLUMNS, StimulusSet
 
@@ -136,7 +137,7 @@ def handle_duplicates(stimuli: StimulusSet, on_duplicate: str = "warn", *,
     if on_duplicate == "warn":
         warnings.warn(f"{summary}. All are kept; pass on_duplicate='drop' to keep only the "
                       "first of each group, or 'raise' to stop.", UserWarning,
-                      stacklevel=stacklevel)
+                      stacklevel=user_stacklevel())
         stimuli = stimuli.subset(np.arange(len(stimuli)))
         stimuli.notes = notes
         return stimuli
@@ -151,7 +152,7 @@ def handle_duplicates(stimuli: StimulusSet, on_duplicate: str = "warn", *,
             reasons.append({"path": r["path"],
                             "reason": f"byte-identical to {kept}; labels here: {here}"})
     warnings.warn(f"{summary}. Dropped {len(drop)} copies (kept the first of each group); "
-                  "they are listed in .rejected.", UserWarning, stacklevel=stacklevel)
+                  "they are listed in .rejected.", UserWarning, stacklevel=user_stacklevel())
     keep = ~stimuli.table.index.isin(sorted(drop))
     out = stimuli.subset(keep)
     out.rejected = pd.concat([stimuli.rejected, pd.DataFrame(reasons)], ignore_index=True)

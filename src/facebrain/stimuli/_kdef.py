@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import DataFormatError
 from ._images import read_image
 from ._loader_utils import (
@@ -297,6 +298,6 @@ def _note_missing(table: pd.DataFrame, notes: dict, views, expressions) -> None:
             f"(persons x expressions x views found) are absent or rejected: {head}. "
             "They are listed in .notes['missing'].",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import (
     DataFormatError,
     MissingFileError,
@@ -284,7 +285,7 @@ class Rejections:
                 "They are listed in the set's .rejected table; pass strict=True to stop "
                 "on the first one instead.",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=user_stacklevel(),
             )
         return df
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from .. import __version__
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import TrainingError
 from ._checkpoint import (
     capture_rng,
@@ -177,7 +178,7 @@ def run_epochs(
         last_path = out_dir / "last.pt" if out_dir is not None else None
         if resume and last_path is not None and not last_path.exists():
             warnings.warn(f"resume=True but {last_path} does not exist; starting from epoch 1",
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
         elif resume:
             state = load_checkpoint(last_path, map_location=device)
             ignore = ("epochs",) if schedule is None else ()

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import MissingKeyError, ParameterError, ParameterTypeError
 
 __all__ = ["SCHEMES", "Folds", "kdef10_folds", "kdef_identity_index", "make_folds"]
@@ -203,7 +204,7 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
                 f"cv='kfold' for target {target!r}: images of the same identity fall in "
                 "training and test folds (identities are mixed across folds), so accuracy "
                 "includes recognising people seen in training; use cv='leave-identity-out' "
-                "for generalisation to new faces.", UserWarning, stacklevel=2)
+                "for generalisation to new faces.", UserWarning, stacklevel=user_stacklevel())
         assignment = np.empty(n, np.int64)
         skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         for k, (_, test) in enumerate(skf.split(np.zeros(n), y)):
@@ -225,7 +226,7 @@ def make_folds(data, cv="leave-identity-out", *, target: str | None = None, n_fo
         if len(present) < 10:
             warnings.warn(
                 f"cv='kdef10': folds {[f'set{k + 1}' for k in range(10) if k not in present]} "
-                "have no stimuli here and are skipped", UserWarning, stacklevel=2,
+                "have no stimuli here and are skipped", UserWarning, stacklevel=user_stacklevel(),
             )
         remap = {k: j for j, k in enumerate(present)}
         return Folds(np.array([remap[a] for a in assignment], np.int64),

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from .._boundary import public
+from .._deprecation import user_stacklevel
 from ..errors import MissingKeyError, ParameterError, ShapeError
 from ._cv import _table
 from ._heads import blas_threads_for, make_probe_pipeline
@@ -216,7 +217,7 @@ def factor_variance(acts: xr.Dataset, factors=("identity", "expression"), *,
             f"{la * lb}, cell sizes {counts[counts > 0].min()}..{counts.max()}); using "
             f"sequential (type-I) sums of squares with {fa} entered first, so the split "
             f"between {fa} and {fb} depends on that order",
-            UserWarning, stacklevel=2,
+            UserWarning, stacklevel=user_stacklevel(),
         )
     Qa = _orth_basis(_onehot(a, la))
     Qab = _orth_basis(np.hstack([_onehot(a, la), _onehot(b, lb)]))
@@ -239,7 +240,7 @@ def factor_variance(acts: xr.Dataset, factors=("identity", "expression"), *,
             frac[i] = ss / ss.sum()
         else:
             warnings.warn(f"factor_variance: layer {layer!r} has zero variance; fractions set "
-                          "to 0", UserWarning, stacklevel=2)
+                          "to 0", UserWarning, stacklevel=user_stacklevel())
     return xr.Dataset(
         {"fraction": (("layer", "component"), frac), "ss_total": ("layer", ss_tot)},
         coords={"layer": np.asarray(layers, dtype=str), "component": np.asarray(comps, str)},

@@ -6,18 +6,16 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .. import errors
 from .._boundary import public
 from .._deprecation import user_stacklevel
 from ..errors import AlphaGridWarning, ParameterError
 from ._solvers import cached_fold_decompositions, fold_scores, pick_solver, refit
 from ._torch_ops import check_device
 
-__all__ = ["DEFAULT_ALPHAS", "AlphaGridWarning", "NotFittedError", "RidgeEncoder", "check_alphas",
+__all__ = ["DEFAULT_ALPHAS", "AlphaGridWarning", "RidgeEncoder", "check_alphas",
            "check_grid_edges", "cv_alpha_scores", "select_alphas"]
 
 SCORINGS = ("neg_mse", "r2")
@@ -37,23 +35,6 @@ def check_alphas(alphas) -> np.ndarray:
         raise ParameterError(f"alphas must be positive and finite; got {bad.tolist()} among "
                              f"{a.tolist()}. Use e.g. np.logspace(-2, 7, 19).")
     return a
-
-
-class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
-    """:class:`facebrain.errors.NotFittedError` that is also scikit-learn's ``NotFittedError``.
-
-    ``except facebrain.errors.NotFittedError``, ``except
-    sklearn.exceptions.NotFittedError``, ``except ValueError`` and ``except
-    AttributeError`` all catch it (scikit-learn's estimator checks require its own type).
-    """
-
-
-def _check_fitted(estimator, attributes=None) -> None:
-    """:func:`sklearn.utils.validation.check_is_fitted`, raising :class:`NotFittedError`."""
-    try:
-        check_is_fitted(estimator, attributes)
-    except _SklearnNotFittedError as err:
-        raise NotFittedError(str(err)) from None
 
 
 def cv_alpha_scores(X, Y, folds, alphas, *, fit_intercept=True, solver="auto",
@@ -299,7 +280,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     @property
     def dual_coef_(self):
         """Kernel weights, shape (n_samples, n_targets), or None in primal form."""
-        _check_fitted(self, "best_alphas_")
+        check_is_fitted(self, "best_alphas_")
         if self._dual is None and self._U is not None:
             self._dual = self._U @ self._B
             self._U = self._B = None
@@ -308,7 +289,7 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     @property
     def coef_(self):
         """Primal coefficients, shape (n_targets, n_features) or (n_features,)."""
-        _check_fitted(self, "best_alphas_")
+        check_is_fitted(self, "best_alphas_")
         if self._coef is None:
             coef = ((self._X_fit - self._x_mean).T @ self.dual_coef_).T
             self._coef = coef[0] if self._ravel else coef
@@ -317,10 +298,10 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets).
 
-        Raises :class:`NotFittedError` (a :class:`facebrain.errors.NotFittedError` and
+        Raises :class:`facebrain.errors.NotFittedError` (also
         scikit-learn's) before ``fit``.
         """
-        _check_fitted(self)
+        check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if self._coef is not None:
             return X @ self._coef.T + self.intercept_

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ FER_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 def _parse_pixels(text: str) -> np.ndarray | str:
     """Pixels of one row as uint8 (2304,), or the reason they cannot be."""
     try:  # fast path: numpy's C text parser (about 4x faster than split + array)
-        vals = np.fromstring(text, dtype=np.int64, sep=" ")
+        with warnings.catch_warnings():  # numpy < 2 warns (and stops early) where 2 raises
+            warnings.simplefilter("ignore", DeprecationWarning)
+            vals = np.fromstring(text, dtype=np.int64, sep=" ")
         if vals.size == _SIDE * _SIDE and vals.min() >= 0 and vals.max() <= 255:
             return vals.astype(np.uint8)
     except ValueError:

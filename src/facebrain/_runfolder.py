@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._utils import atomic_path
+from ._utils import STORE_FINGERPRINT, atomic_path, in_written_order
 
 __all__ = [
     "METRICS",
@@ -59,7 +59,7 @@ RESPONSES = "responses.nc"
 #: per-epoch training metrics inside ``train/<key>/<model>/``
 METRICS = "metrics.jsonl"
 #: attr of activation stores that only the store itself uses
-_STORE_ATTRS = ("facebrain_fingerprint",)
+_STORE_ATTRS = (STORE_FINGERPRINT,)
 #: pooled results of an rsa / encoding stage (not candidates)
 _POOLED = ("selection", "contrasts")
 
@@ -190,7 +190,7 @@ def load_activations(extract_dir: str | os.PathLike, name: str):
     extract_dir = Path(extract_dir)
     if name == REFERENCE:
         return read_netcdf(stage_file(extract_dir, REFERENCE))
-    ds = xr.open_zarr(str(extract_dir / f"{name}.zarr"), consolidated=None)
+    ds = in_written_order(xr.open_zarr(str(extract_dir / f"{name}.zarr"), consolidated=None))
     ds = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("_")])
     for key in _STORE_ATTRS:
         ds.attrs.pop(key, None)

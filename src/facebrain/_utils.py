@@ -15,10 +15,12 @@ import numpy as np
 from .errors import ParameterError, ParameterTypeError, ShapeError, StimulusMismatchError
 
 __all__ = [
+    "STORE_FINGERPRINT",
     "atomic_path",
     "check_random_state",
     "check_same_stimuli",
     "file_sha256",
+    "in_written_order",
     "shared_stimulus_ids",
     "stable_hash",
 ]
@@ -203,3 +205,32 @@ def check_device(device, name: str = "device", where: str = ""):
     except (RuntimeError, TypeError, ValueError) as err:
         raise ParameterError(f"{prefix}{name}={device!r} is not a torch device; use 'cpu', "
                              f"'cuda', 'cuda:0' or 'mps' ({err})") from err
+
+
+#: attr of an activation store holding the fingerprint it was written with (JSON)
+STORE_FINGERPRINT = "facebrain_fingerprint"
+
+
+def in_written_order(ds):
+    """An activation store opened with xarray, its layers in the order ``extract`` wrote them.
+
+    zarr does not promise the order in which it lists a group's arrays (zarr 3.0 and 3.1
+    differ), so the order is taken from the store's fingerprint attr (its ``layers``);
+    variables the fingerprint does not name keep their place after those it names.
+
+    Examples
+    --------
+    >>> import json, xarray as xr
+    >>> ds = xr.Dataset({"b": ("s", [1]), "a": ("s", [2])},
+    ...                 attrs={STORE_FINGERPRINT: json.dumps({"layers": ["a", "b"]})})
+    >>> list(in_written_order(ds).data_vars)
+    ['a', 'b']
+    """
+    try:
+        layers = json.loads(ds.attrs.get(STORE_FINGERPRINT, "{}")).get("layers") or []
+    except (TypeError, ValueError, AttributeError):
+        return ds
+    names = [str(v) for v in ds.data_vars]
+    first = [lyr for lyr in layers if lyr in names]
+    order = first + [v for v in names if v not in first]
+    return ds if order == names else ds[order]

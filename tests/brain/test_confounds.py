@@ -63,7 +63,10 @@ def test_selection_equals_nilearn_load_confounds_on_fmriprep_files(prep, spec):
         for src in (tsv, pd.read_csv(tsv, sep="\t", na_values=["n/a"])):
             meta = None if isinstance(src, str) else tsv.replace(".tsv", ".json")
             got, got_mask = fmriprep_confounds(src, spec, metadata=meta)
-            pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_exact=True)
+            # same columns, rows and values; a value may differ in its last bit (1e-16) where
+            # the table came through another CSV parser (pandas 2.2 vs nilearn's own read)
+            pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_exact=False,
+                                          rtol=1e-13, atol=0)
             if want_mask is None:
                 assert got_mask is None
             else:

@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .._utils import STORE_FINGERPRINT, in_written_order
 from ..errors import DiskFullError, StoreMismatchError
 
 __all__ = ["ActivationStore", "StoreMismatchError"]
 
 MARKER_VAR = "_batches_done"
-FINGERPRINT_KEY = "facebrain_fingerprint"
+FINGERPRINT_KEY = STORE_FINGERPRINT
 
 
 
@@ -201,7 +202,8 @@ class ActivationStore:
     def open(self):
         import xarray as xr
 
-        ds = xr.open_zarr(str(self.path), consolidated=None, drop_variables=[MARKER_VAR])
+        ds = in_written_order(xr.open_zarr(str(self.path), consolidated=None,
+                                           drop_variables=[MARKER_VAR]))
         ds.attrs.pop(FINGERPRINT_KEY, None)
         return ds
 

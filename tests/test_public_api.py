@@ -200,3 +200,16 @@ def test_old_config_keys_warn_and_load_as_new():
     with pytest.raises(ConfigError, match=r"rsa: both 'bootstrap' \(deprecated\) and "
                                           "'n_bootstrap'"):
         load_config(data)
+
+
+def test_accessor_survives_a_probing_find_spec():
+    """dask and pandas probe optional packages with ``importlib.util.find_spec``; that must
+    not use up the hook that registers ``acts.fb`` (the demo's probe failed this way)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.util, facebrain; importlib.util.find_spec('xarray'); "
+            "import xarray as xr; print(hasattr(xr.Dataset(), 'fb'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "True"

@@ -94,24 +94,33 @@ def attach(
 
 
 class _PostImportHook:
-    """Meta-path finder that runs ``callback`` right after ``name`` is first imported."""
+    """Meta-path finder that runs ``callback`` right after ``name`` is first imported.
+
+    It stays on ``sys.meta_path`` until the module has really been executed: a bare
+    ``importlib.util.find_spec(name)`` (dask and pandas probe optional packages that way)
+    must not use it up.
+    """
 
     def __init__(self, name: str, callback: Callable[[], object]) -> None:
-        self.name, self.callback = name, callback
+        self.name, self.callback, self._busy = name, callback, False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
+        if fullname != self.name or self._busy:
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)  # once; the normal finders locate the module
-        spec = importlib.util.find_spec(fullname)
+        self._busy = True  # the lookup below passes through sys.meta_path, and so this finder
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_module, callback = spec.loader.exec_module, self.callback
+        exec_module, hook = spec.loader.exec_module, self
 
         def exec_then_callback(module):
             exec_module(module)
-            callback()
+            if hook in sys.meta_path:
+                sys.meta_path.remove(hook)  # once: the module is imported now
+                hook.callback()
 
         spec.loader.exec_module = exec_then_callback  # this spec's loader instance only
         return spec

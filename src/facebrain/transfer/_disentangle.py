@@ -9,6 +9,7 @@ import xarray as xr
 
 from .._boundary import public
 from .._deprecation import user_stacklevel
+from ..activations import _accessor  # noqa: F401  (registers acts.fb, used below)
 from ..errors import MissingKeyError, ParameterError, ShapeError
 from ._cv import _table
 from ._heads import blas_threads_for, make_probe_pipeline

@@ -111,6 +111,11 @@ def _skip_member(app, what, name, obj, skip, options):
     # into scikit-learn's own glossary, which this offline build cannot link to
     if name.startswith("set_") and name.endswith("_request"):
         return True
+    # the same for methods inherited from scikit-learn (score, get_metadata_routing...),
+    # which @public re-wraps on the class: their docstrings are scikit-learn's
+    inner = getattr(obj, "__wrapped__", obj)
+    if (getattr(inner, "__module__", None) or "").startswith("sklearn."):
+        return True
     return None
 
 

@@ -36,15 +36,7 @@ ALLOW: dict[tuple[str, str], str] = {}
 
 #: Known gaps, still failing: (callable, bad value label) -> what is missing. The test fails
 #: when one of them starts passing, so the entry is removed with the fix.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("encoding.variance_partition", "wrong-shape tensor"):
-        "`torch.Tensor.__contains__` raises RuntimeError on `'x' in acts`; encoding/ internals "
-        "belong to another change: needs an isinstance(acts, xr.Dataset) check at entry",
-    **{("activations.extract", f"device={label}"):
-       "torch.device() raises RuntimeError for an unknown device; activations/ internals "
-       "belong to another change: needs facebrain._utils.check_device(device) at entry"
-       for label in ("bogus string", "negative int")},
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _public_callables() -> dict[str, object]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._boundary import public
 from .._deprecation import user_stacklevel
-from .._utils import stable_hash
+from .._utils import check_device, stable_hash
 from ..errors import NonFiniteActivationError
 from . import _dataset
 from ._batches import StoreSink, run_batches, run_distributed
@@ -201,7 +201,7 @@ def _prepare(model, stimuli, layers, reduce, *, batch_size, device, seed, channe
     check_inputs(model, stimuli, batch_size)
     layers = model.check_layers(layers)
     specs = parse_reduce(reduce, layers)
-    device = torch.device(device)
+    device = check_device(device, where="extract")
     model.eval()
     model.to(device)
     if channels_last is None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
 
 import numpy as np
 import xarray as xr
 
 from .._boundary import public
-from ..errors import ParameterError, ShapeError, StimulusMismatchError
+from ..errors import ParameterError, ParameterTypeError, ShapeError, StimulusMismatchError
 from ._banded import banded_ridge_cv, default_gammas, predict_banded
 from ._evaluate import (
     _brain_2d,
@@ -171,6 +172,10 @@ def variance_partition(
     >>> [str(p) for p in res["part"].values]
     ['unique:a', 'unique:b', 'shared:a&b']
     """
+    if not isinstance(feature_sets, Mapping):
+        raise ParameterTypeError(
+            f"feature_sets must be a dict {{name: Activations or (Activations, layer)}}; got "
+            f"{type(feature_sets).__name__}.")
     alphas = check_alphas(alphas)
     names = list(feature_sets)
     if len(names) not in (2, 3):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._boundary import public
-from .._utils import stable_hash
+from .._utils import check_device, stable_hash
 from ..errors import DataFormatError
 from ._common import check_run_args, common_config, fill_doc, prepare
 from ._data import ImageStore
@@ -191,7 +191,7 @@ def fit_classifier(
     >>> len(fit.history), 0.0 <= fit.history[-1]["val_accuracy"] <= 1.0
     (1, True)
     """
-    device = torch.device(device)
+    device = check_device(device)
     if not isinstance(target, str) or target not in stimuli.table.columns:
         raise KeyError(
             f"target column {target!r} not found in the stimulus table; available columns: "

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._boundary import public
+from .._utils import check_device
 from ._data import ImagePipeline, ImageStore
 from ._pairs import check_pairs
 
@@ -129,7 +130,7 @@ def evaluate_accuracy(
     >>> res.n, 0.0 <= res.accuracy <= 1.0
     (12, True)
     """
-    device = torch.device(device)
+    device = check_device(device)
     if target not in stimuli.table.columns:
         raise KeyError(f"target column {target!r} not found; available: "
                        f"{list(stimuli.table.columns)}")
@@ -211,7 +212,7 @@ def pair_scores(
     flattened. ``"auto"`` is ``"logit"`` for models with ``forward_pair``
     (and no ``layer``), else ``"cosine"``.
     """
-    device = torch.device(device)
+    device = check_device(device)
     pairs = check_pairs(pairs, stimuli)
     if metric == "auto":
         metric = "logit" if hasattr(model, "forward_pair") and layer is None else "cosine"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._boundary import public
-from .._utils import stable_hash
+from .._utils import check_device, stable_hash
 from ._common import check_run_args, common_config, fill_doc, prepare
 from ._data import ImageStore
 from ._loop import FitResult, run_epochs
@@ -107,7 +107,7 @@ def fit_siamese(
     >>> len(fit.history)
     1
     """
-    device = torch.device(device)
+    device = check_device(device)
     if not hasattr(model, "forward_pair"):
         raise TypeError(
             f"{type(model).__name__} has no forward_pair(a, b) returning same/different "

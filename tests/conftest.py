@@ -68,3 +68,21 @@ def tiny_stimuli(rng) -> StimulusSet:
     table = pd.DataFrame(rows, index=pd.Index(ids, name="stimulus_id"))
     images = rng.integers(0, 256, size=(len(ids), 13, 11, 3), dtype=np.uint8)
     return StimulusSet(table, image_source=ArraySource(images), name="tiny")
+
+
+def _raises_facebrain(fb_type, builtin, match, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` raises ``fb_type`` (a FacebrainError) that is also ``builtin``
+    and matches ``match``; returns the error."""
+    from facebrain.errors import FacebrainError
+
+    with pytest.raises(fb_type, match=match) as info:
+        fn(*args, **kwargs)
+    err = info.value
+    assert isinstance(err, builtin) and isinstance(err, FacebrainError)
+    return err
+
+
+@pytest.fixture
+def raises_fb():
+    """The checker of bad-input errors: ``raises_fb(ParameterError, ValueError, "msg", fn, ...)``."""
+    return _raises_facebrain

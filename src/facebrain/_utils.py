@@ -185,7 +185,8 @@ def check_path_like(value, name: str, where: str = ""):
     return value
 
 
-def check_device(device, name: str = "device", where: str = ""):
+def check_device(device, name: str = "device", where: str = "",
+                 use: str = "'cpu', 'cuda', 'cuda:0' or 'mps'"):
     """``torch.device(device)``, or a ParameterError naming ``name`` (torch says RuntimeError).
 
     Examples
@@ -203,8 +204,8 @@ def check_device(device, name: str = "device", where: str = ""):
     try:
         return torch.device(device)
     except (RuntimeError, TypeError, ValueError) as err:
-        raise ParameterError(f"{prefix}{name}={device!r} is not a torch device; use 'cpu', "
-                             f"'cuda', 'cuda:0' or 'mps' ({err})") from err
+        raise ParameterError(f"{prefix}{name}={device!r} is not a torch device; use {use} "
+                             f"({err})") from err
 
 
 #: attr of an activation store holding the fingerprint it was written with (JSON)

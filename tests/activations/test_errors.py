@@ -15,7 +15,6 @@ from _nets import TinyConvNet
 
 from facebrain.activations import Reducer, extract, parse_reduce
 from facebrain.errors import (
-    FacebrainError,
     MissingKeyError,
     ParameterError,
     ParameterTypeError,
@@ -33,67 +32,58 @@ def stim(rng):
     return StimulusSet(table, image_source=ArraySource(images), name="seven")
 
 
-def _raises(fb_type, builtin, match, fn, *args, **kwargs):
-    """``fn`` raises ``fb_type`` (a FacebrainError) that is also ``builtin``; returns it."""
-    with pytest.raises(fb_type, match=match) as info:
-        fn(*args, **kwargs)
-    err = info.value
-    assert isinstance(err, builtin) and isinstance(err, FacebrainError)
-    return err
-
-
-def test_extract_argument_errors(stim):
+def test_extract_argument_errors(stim, raises_fb):
     model = TinyConvNet()
-    _raises(ParameterError, ValueError, r"batch_size must be a positive integer; got 0\. Pass",
+    raises_fb(ParameterError, ValueError, r"batch_size must be a positive integer; got 0\. Pass",
             extract, model, stim, ["conv1"], batch_size=0, progress=False)
-    _raises(ParameterError, ValueError, "got 2.5", extract, model, stim, ["conv1"],
+    raises_fb(ParameterError, ValueError, "got 2.5", extract, model, stim, ["conv1"],
             batch_size=2.5, progress=False)
-    _raises(ParameterTypeError, TypeError, "FaceNet contract.*dict has no 'forward_layers'",
+    raises_fb(ParameterTypeError, TypeError, "FaceNet contract.*dict has no 'forward_layers'",
             extract, {}, stim, progress=False)
-    _raises(ParameterTypeError, TypeError, "stimuli must be a StimulusSet; got list",
+    raises_fb(ParameterTypeError, TypeError, "stimuli must be a StimulusSet; got list",
             extract, model, [np.zeros((4, 4, 3))], progress=False)
-    _raises(ParameterError, ValueError, "stimuli is empty", extract, model,
+    raises_fb(ParameterError, ValueError, "stimuli is empty", extract, model,
             stim.subset([]), progress=False)
     no_pre = TinyConvNet()
     no_pre.preprocess = None
-    _raises(ParameterError, ValueError, "'tiny_conv' has no preprocess", extract, no_pre, stim,
+    raises_fb(ParameterError, ValueError, "'tiny_conv' has no preprocess", extract, no_pre, stim,
             progress=False)
 
 
-def test_extract_pca_fit_on_errors(stim):
+def test_extract_pca_fit_on_errors(stim, raises_fb):
     model = TinyConvNet()
-    err = _raises(MissingKeyError, KeyError, r"names 2 stimulus ids .* e\.g\. \['x1', 'x2'\]",
+    err = raises_fb(MissingKeyError, KeyError, r"names 2 stimulus ids .* e\.g\. \['x1', 'x2'\]",
                   extract, model, stim, ["pool"], reduce="pca:2", pca_fit_on=["s0", "x1", "x2"],
                   progress=False)
     assert str(err).startswith("pca_fit_on names")  # shown as written, not quoted like KeyError
-    _raises(ParameterError, ValueError, r"pca_fit_on=\[\] selects no stimulus", extract, model,
+    raises_fb(ParameterError, ValueError, r"pca_fit_on=\[\] selects no stimulus", extract, model,
             stim, ["pool"], reduce="pca:2", pca_fit_on=[], progress=False)
-    _raises(ParameterError, ValueError, "no layer is reduced with 'pca:N'", extract, model,
+    raises_fb(ParameterError, ValueError, "no layer is reduced with 'pca:N'", extract, model,
             stim, ["pool"], pca_fit_on=["s0"], progress=False)
     # fewer fitted stimuli than components: found in the first pass, before any output
-    _raises(ParameterError, ValueError, "'pca:3' for layer 'pool' needs at least 3 stimuli; "
+    raises_fb(ParameterError, ValueError, "'pca:3' for layer 'pool' needs at least 3 stimuli; "
             "the set has 2", extract, model, stim, ["pool"], reduce="pca:3",
             pca_fit_on=["s0", "s1"], progress=False)
 
 
-def test_reduce_spec_errors(stim):
-    _raises(ParameterTypeError, TypeError, "got int", parse_reduce, 3, ["a"])
-    _raises(ParameterError, ValueError, r"unknown reduce spec 'pca' for layer 'a'",
+def test_reduce_spec_errors(stim, raises_fb):
+    raises_fb(ParameterTypeError, TypeError, "got int", parse_reduce, 3, ["a"])
+    raises_fb(ParameterError, ValueError, r"unknown reduce spec 'pca' for layer 'a'",
             parse_reduce, "pca", ["a"])
-    _raises(ParameterError, ValueError, r"needs N >= 1; use e\.g\. 'srp:100'",
+    raises_fb(ParameterError, ValueError, r"needs N >= 1; use e\.g\. 'srp:100'",
             parse_reduce, {"a": "srp:0"}, ["a"])
-    _raises(ParameterError, ValueError, r"reduce names layer\(s\) \['b'\]", parse_reduce,
+    raises_fb(ParameterError, ValueError, r"reduce names layer\(s\) \['b'\]", parse_reduce,
             {"b": "avgpool"}, ["a"])
-    _raises(ParameterError, ValueError, "asks for 9 components but the layer has only 5 units; "
+    raises_fb(ParameterError, ValueError, "asks for 9 components but the layer has only 5 units; "
             "use 'pca:5' or fewer", Reducer, "pca:9", "fc", (5,))
-    _raises(ParameterError, ValueError, "asks for 500 components", extract, TinyConvNet(), stim,
+    raises_fb(ParameterError, ValueError, "asks for 500 components", extract, TinyConvNet(), stim,
             ["pool"], reduce="pca:500", progress=False)
 
 
-def test_accessor_errors(stim):
+def test_accessor_errors(stim, raises_fb):
     acts = extract(TinyConvNet(), stim, ["conv1", "fc"], progress=False)
-    err = _raises(MissingKeyError, KeyError, r"no layer 'conv9'; available layers: "
+    err = raises_fb(MissingKeyError, KeyError, r"no layer 'conv9'; available layers: "
                   r"\['conv1', 'fc'\]", acts.fb.matrix, "conv9")
     assert str(err).startswith("Activations have no layer")
-    _raises(MissingKeyError, KeyError, "no stimulus label 'age'; available: .*'identity'",
+    raises_fb(MissingKeyError, KeyError, "no stimulus label 'age'; available: .*'identity'",
             acts.fb.labels, "age")

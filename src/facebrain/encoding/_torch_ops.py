@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._utils import check_device as _check_torch_device
 from ..errors import ParameterError
 
 __all__ = ["check_device", "dual_refit_torch", "fold_sse_torch"]
@@ -19,11 +20,7 @@ def check_device(device):
         return None
     import torch
 
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"device={device!r} is not a torch device; use None (numpy), "
-                             "'cpu' or 'cuda'.") from exc
+    dev = _check_torch_device(device, use="None (numpy), 'cpu' or 'cuda'")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device={device!r} but torch.cuda.is_available() is False; use "
                              "device=None (numpy) or 'cpu'.")

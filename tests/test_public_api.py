@@ -202,6 +202,23 @@ def test_old_config_keys_warn_and_load_as_new():
         load_config(data)
 
 
+def test_config_dataclasses_take_the_old_keywords_in_python():
+    """``RSAConfig(bootstrap=...)`` built in Python warns and equals the new spelling, as
+    the YAML key and --set do."""
+    from facebrain.pipeline import EncodingConfig, RSAConfig
+
+    with pytest.warns(FutureWarning, match=r"RSAConfig\(bootstrap=...\) is deprecated.*"
+                                           "use n_bootstrap=") as rec:
+        old = RSAConfig(bootstrap=7, noise_ceiling=False)
+    assert len(rec) == 2 and {w.filename for w in rec} == {__file__}
+    assert old == RSAConfig(n_bootstrap=7, ceiling=False)
+    with pytest.warns(FutureWarning, match=r"EncodingConfig\(bootstrap=...\)"):
+        assert EncodingConfig(bootstrap=3) == EncodingConfig(n_bootstrap=3)
+    with pytest.raises(TypeError, match=r"RSAConfig\(\) got both bootstrap="):
+        RSAConfig(bootstrap=7, n_bootstrap=7)
+    assert RSAConfig().n_bootstrap == 200  # defaults untouched
+
+
 def test_accessor_survives_a_probing_find_spec():
     """dask and pandas probe optional packages with ``importlib.util.find_spec``; that must
     not use up the hook that registers ``acts.fb`` (the demo's probe failed this way)."""

@@ -70,16 +70,20 @@ def renamed_kwargs(**old_to_new: str) -> Callable:
     """
 
     def decorate(func: Callable) -> Callable:
+        # a class's __init__ (e.g. a config dataclass) is named as the class is called
+        name = (func.__qualname__.removesuffix(".__init__") if func.__name__ == "__init__"
+                else func.__name__)
+
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             for old, new in old_to_new.items():
                 if old in kwargs:
                     if new in kwargs:
                         raise ParameterTypeError(
-                            f"{func.__name__}() got both {old}= (deprecated) and {new}=; "
+                            f"{name}() got both {old}= (deprecated) and {new}=; "
                             f"pass only {new}=.")
                     warnings.warn(
-                        f"{func.__name__}({old}=...) is deprecated and will be removed in "
+                        f"{name}({old}=...) is deprecated and will be removed in "
                         f"facebrain {REMOVAL}; use {new}= instead.", FutureWarning,
                         stacklevel=user_stacklevel())
                     kwargs[new] = kwargs.pop(old)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from .._boundary import public
-from .._deprecation import renamed_config_keys, renamed_override_keys
+from .._deprecation import renamed_config_keys, renamed_kwargs, renamed_override_keys
 from ..errors import MissingKeyError
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
@@ -450,6 +450,11 @@ class RSAConfig:
             raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
 
 
+# the renamed keywords of RENAMED_KEYS, also for configs built in Python
+RSAConfig.__init__ = renamed_kwargs(bootstrap="n_bootstrap",
+                                    noise_ceiling="ceiling")(RSAConfig.__init__)
+
+
 @dataclass
 class EncodingConfig:
     """Voxelwise encoding (``encoding``)."""
@@ -473,6 +478,9 @@ class EncodingConfig:
         self.baselines = check_baselines(self.baselines, f"{key}.baselines")
         if self.n_bootstrap < 0:
             raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
+
+
+EncodingConfig.__init__ = renamed_kwargs(bootstrap="n_bootstrap")(EncodingConfig.__init__)
 
 
 @dataclass

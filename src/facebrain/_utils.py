@@ -19,6 +19,7 @@ __all__ = [
     "atomic_path",
     "check_random_state",
     "check_same_stimuli",
+    "environment",
     "file_sha256",
     "in_written_order",
     "shared_stimulus_ids",
@@ -33,6 +34,39 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: packages whose versions can change a run's numbers (recorded, not part of stage keys)
+ENV_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "xarray",
+                "zarr", "nilearn", "nibabel", "rsatoolbox", "himalaya", "pillow", "numba",
+                "keras", "dlib-bin", "dask")
+
+
+def environment() -> dict:
+    """Python, platform and package versions of this process, for a run's records.
+
+    Stage manifests and ``run.json`` carry it, so that two runs whose numbers differ
+    can be traced to a changed environment (a stage's cache key covers its config,
+    inputs and code, not the installed packages). Reads package metadata only: it
+    imports none of the packages. Absent packages are left out.
+
+    Examples
+    --------
+    >>> env = environment()
+    >>> sorted(env)[:3], "numpy" in env["packages"]
+    (['machine', 'packages', 'platform'], True)
+    """
+    import platform
+    from importlib import metadata
+
+    packages = {}
+    for name in ENV_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"machine": platform.machine(), "packages": packages,
+            "platform": platform.platform(), "python": platform.python_version()}
 
 
 def stable_hash(obj, length: int = 16) -> str:

@@ -77,6 +77,21 @@ def test_rerun_skips_every_stage_and_logs_one_line_each(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["keys"] == res.keys
 
 
+def test_manifests_and_run_json_record_the_environment(tmp_path):
+    """Package versions are recorded (to trace numbers that moved), not keyed."""
+    from importlib import metadata
+    from platform import python_version
+
+    res = run(CONFIG, out=tmp_path, stages=fake_stages([]))
+    run_env = json.loads((tmp_path / "run.json").read_text())["environment"]
+    for stage in ("a", "b", "c"):
+        env = json.loads((res.dirs[stage] / MANIFEST).read_text())["environment"]
+        assert env == run_env
+    assert run_env["python"] == python_version()
+    assert run_env["packages"]["numpy"] == metadata.version("numpy")
+    assert run_env["packages"]["torch"] == metadata.version("torch")
+
+
 def test_changing_one_setting_recomputes_that_stage_and_later_only(tmp_path):
     calls = []
     res = run(CONFIG, out=tmp_path, stages=fake_stages(calls))

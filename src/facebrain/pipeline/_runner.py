@@ -17,7 +17,7 @@ from typing import Any
 from .. import __version__
 from .._boundary import public
 from .._deprecation import user_stacklevel
-from .._utils import atomic_path, file_sha256, stable_hash
+from .._utils import atomic_path, environment, file_sha256, stable_hash
 from ..errors import DiskFullError, FacebrainError, StageError, enospc_in_chain
 from ._cache import MANIFEST, remove_tree, validate_manifest, write_manifest
 from ._config import Config, load_config
@@ -489,6 +489,7 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
                     "stage": stage.name, "key": key, "inputs": ctx.keys,
                     "config": to_plain(stage.section(cfg)), "elapsed_s": elapsed,
                     "facebrain_version": __version__, "summary": summary,
+                    "environment": environment(),
                 })
             except OSError as err:
                 if err.errno == errno.ENOSPC:
@@ -531,7 +532,7 @@ def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bo
             "config": cfg.to_dict(), "config_source": cfg.source, "keys": keys,
             "dirs": {k: str(v) if v else None for k, v in dirs.items()},
             "timings_s": timings, "statuses": statuses, "facebrain_version": __version__,
-            "finished": ok,
+            "environment": environment(), "finished": ok,
         })
         written.extend(_publish(run_dir, dirs.get("report")))
         if not (run_dir / "results.nc").is_file():

@@ -151,20 +151,40 @@ def write_results(groups: Mapping[str, object], path: str | os.PathLike) -> Path
     import xarray as xr
 
     path = Path(path)
+    cleaned = {}
+    for group, ds in groups.items():
+        ds = clean_attrs(ds)
+        if hasattr(ds, "compute"):
+            ds = ds.compute()
+        cleaned[group] = ds
+    index = {group: sorted(map(str, ds.data_vars)) for group, ds in cleaned.items()}
+    root = xr.Dataset(attrs={"groups": json.dumps(index, sort_keys=True),
+                             "title": "facebrain results"})
     with atomic_path(path, suffix=".nc") as tmp:
         tmp.unlink()
-        index = {}
-        for group, ds in groups.items():
-            ds = clean_attrs(ds)
-            if hasattr(ds, "compute"):
-                ds = ds.compute()
-            ds.to_netcdf(tmp, group=group, mode="a" if tmp.exists() else "w", engine="h5netcdf")
-            index[group] = sorted(map(str, ds.data_vars))
-        root = xr.Dataset(attrs={"groups": json.dumps(index, sort_keys=True),
-                                 "title": "facebrain results"})
-        root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine="h5netcdf")
+        if _nested(cleaned):
+            # a group inside another group's data: written one by one (no tree alignment)
+            for group, ds in cleaned.items():
+                ds.to_netcdf(tmp, group=group, mode="a" if tmp.exists() else "w",
+                             engine="h5netcdf")
+            root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine="h5netcdf")
+        else:
+            # one open file for every group: reopening it per group (mode="a") rescans
+            # every group written so far, which made the demo's results.nc cost ~2x
+            tree = xr.DataTree.from_dict({"/": root, **cleaned})
+            tree.to_netcdf(tmp, engine="h5netcdf")
         tmp.chmod(0o644)
     return path
+
+
+def _nested(groups: Mapping[str, object]) -> bool:
+    """Whether a group path lies below another group of ``groups`` (or names the root)."""
+    paths = [g.strip("/") for g in groups]
+    if any(not p for p in paths):
+        return True
+    have = set(paths)
+    return any("/".join(p.split("/")[:k]) in have
+               for p in paths for k in range(1, p.count("/") + 1))
 
 
 def read_results(path: str | os.PathLike) -> dict:

@@ -351,3 +351,25 @@ def test_pca_fit_on_a_named_subset_and_the_cv_guard(stim, tmp_path):
              align="intersection")
     with pytest.raises(ValueError, match="no layer is reduced with 'pca:N'"):
         extract(model, stim, "conv2", progress=False, pca_fit_on="session == 0")
+
+
+def test_srp_matrix_drawn_once_per_process_and_equal_to_a_fresh_draw(rng):
+    from sklearn.random_projection import SparseRandomProjection
+
+    from facebrain.activations import _reduce
+
+    _reduce._SRP_MEMO.clear()
+    a = Reducer("srp:9", "layerA", (3, 4, 5), seed=1)
+    b = Reducer("srp:9", "layerA", (3, 4, 5), seed=1)  # another network, same layer
+    assert b._srp is a._srp  # drawn once
+    x = rng.standard_normal((6, 3, 4, 5)).astype(np.float32)
+    fresh = SparseRandomProjection(n_components=9, random_state=a._srp.random_state,
+                                   dense_output=True).fit(x.reshape(6, -1))
+    np.testing.assert_array_equal(b(x), fresh.transform(x.reshape(6, -1)).astype(np.float32))
+    # other seed, layer or shape: another matrix
+    assert Reducer("srp:9", "layerA", (3, 4, 5), seed=2)._srp is not a._srp
+    assert Reducer("srp:9", "layerB", (3, 4, 5), seed=1)._srp is not a._srp
+    assert Reducer("srp:9", "layerA", (3, 4, 6), seed=1)._srp is not a._srp
+    for k in range(_reduce._SRP_MEMO_SIZE + 3):  # bounded
+        Reducer("srp:2", f"l{k}", (4,), seed=0)
+    assert len(_reduce._SRP_MEMO) == _reduce._SRP_MEMO_SIZE

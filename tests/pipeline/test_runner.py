@@ -305,3 +305,31 @@ def test_unreachable_scheduler_names_the_address(tmp_path):
             pytest.raises(StageError, match="could not connect to dask scheduler at "
                                             "'tcp://127.0.0.1:1'"):
         run(CONFIG, out=tmp_path, stages=fake_stages([]), scheduler="tcp://127.0.0.1:1")
+
+
+def test_synthetic_sets_are_built_once_per_run_and_handed_out_as_copies(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from facebrain.pipeline import _stages
+
+    cfg = load_config({**CONFIG, "stimuli": {
+        "test": {"source": "synthetic_kdef", "image_size": 32, "sessions": ["A"],
+                 "views": ["S"], "identities": 3},
+        "other": {"source": "synthetic_kdef", "image_size": 32, "sessions": ["B"]}}})
+    spec = cfg.stimuli["test"]
+    _stages.clear_stimuli_memo()
+    a, b = _stages._generated_set(spec, 0), _stages._generated_set(spec, 0)
+    ref = _stages.build_stimulus_set(spec, 0)  # built afresh
+    assert len(_stages._GENERATED_MEMO) == 1
+    pd.testing.assert_frame_equal(a.table, ref.table)
+    np.testing.assert_array_equal(a.load(5), ref.load(5))
+    a.table.loc[a.table.index[0], "expression"] = "changed"  # a caller's own copy
+    pd.testing.assert_frame_equal(b.table, ref.table)
+    # another entry or seed: another set
+    assert len(_stages._generated_set(cfg.stimuli["other"], 0)) != len(ref)
+    other_seed = _stages._generated_set(spec, 1)
+    assert not np.array_equal(other_seed.load(5), ref.load(5))
+    assert len(_stages._GENERATED_MEMO) == 3
+    run(cfg, out=tmp_path, stages=fake_stages([]), log=lambda line: None)
+    assert not _stages._GENERATED_MEMO  # every run starts without them

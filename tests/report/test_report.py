@@ -161,3 +161,33 @@ def test_dollar_signs_in_labels_do_not_kill_the_report():
     rep = HtmlReport("a $_$ title")
     rep.figure(rep.section("s", "S"), F.fig_rsa_profiles(rsa), "RSA of net$_$ layers")
     assert "net$_$" in rep.render()
+
+
+def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
+    """The tree write (one open file) stores what writing each group in turn stores."""
+    from facebrain._runfolder import _nested
+
+    def ds(k):
+        return xr.Dataset({"score": (("layer", "roi"), rng.standard_normal((2, 3)))},
+                          coords={"layer": ["a", "b"], "roi": ["x", "y", "z"][: 3]},
+                          attrs={"k": k, "names": ["p", "q"]})
+
+    groups = {"rsa/net": ds(1), "rsa/selection": ds(2), "transfer/d/net": ds(3),
+              "brain/responses": ds(4)}
+    assert not _nested(groups)
+    tree = write_results(groups, tmp_path / "tree.nc")
+    for group, d in groups.items():  # the reference: one group at a time, then the root
+        d.to_netcdf(tmp_path / "ref.nc", group=group, engine="h5netcdf",
+                    mode="a" if (tmp_path / "ref.nc").exists() else "w")
+    got, ref = read_results(tree), {g: clean_attrs(d) for g, d in groups.items()}
+    assert list(got) == sorted(groups)
+    for g in groups:
+        xr.testing.assert_identical(got[g], xr.load_dataset(tmp_path / "ref.nc", group=g,
+                                                           engine="h5netcdf"))
+        xr.testing.assert_identical(got[g], ref[g].load())
+    # a group inside another group's data is written group by group (no tree alignment)
+    nested = {"a": ds(5), "a/b": ds(6).rename(layer="other")}
+    assert _nested(nested) and _nested({"/": ds(7)})
+    back = read_results(write_results(nested, tmp_path / "nested.nc"))
+    xr.testing.assert_identical(back["a/b"], clean_attrs(nested["a/b"]))
+    xr.testing.assert_identical(back["a"], clean_attrs(nested["a"]))

@@ -437,3 +437,25 @@ def test_smile_matches_measured_posed_smiles():
         grey = box.min(axis=-1) > 0.8 * box.max(axis=-1)
         return int((grey & (box.max(axis=-1) > 140)).sum())
     assert teeth(neutral) == 0 and teeth(happy) > 100
+
+
+def test_rendered_faces_memo_gives_the_rendered_bytes_as_private_copies():
+    from facebrain.stimuli import _synthetic
+
+    s = synthetic_faces(2, ["neutral", "happy"], ["S"], image_size=24)
+    src = s.image_source
+    _synthetic._RENDERED.clear()
+    first = src(1)
+    np.testing.assert_array_equal(first, render_face(src.parameters(1), 24))
+    first[:] = 0  # the caller's copy: the memo keeps the face
+    again = src(1)
+    np.testing.assert_array_equal(again, render_face(src.parameters(1), 24))
+    assert again.flags.writeable
+    # the same parameters at another size are another face
+    big = _synthetic.SyntheticFaceSource(src.params, src.columns, 32)
+    assert big(1).shape == (32, 32, 3)
+    memo = _synthetic._RenderMemo(max_bytes=2 * 24 * 24 * 3)  # two faces
+    for k in range(3):
+        memo.put((k,), src(k % 4))
+    assert memo.get((0,)) is None and memo.get((2,)) is not None
+    assert memo.nbytes == 2 * 24 * 24 * 3

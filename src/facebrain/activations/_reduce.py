@@ -67,6 +67,38 @@ def parse_reduce(reduce, layers: list[str]) -> dict[str, str | None]:
     return out
 
 
+#: fitted projections of this process, {(n_components, random_state, n_features): projection}
+_SRP_MEMO: dict[tuple[int, int, int], object] = {}
+_SRP_MEMO_SIZE = 16
+
+
+def _fitted_srp(n_components: int, random_state: int, n_features: int):
+    """A fitted ``SparseRandomProjection``, drawn once per process for its arguments.
+
+    The matrix depends on nothing else, and drawing it is most of the cost of a
+    reducer (seconds for a 64 x 32 x 32 layer); every network of an architecture
+    (and its untrained twin) projects a layer with the same matrix, so it is kept
+    (the last ``_SRP_MEMO_SIZE``). Transforming never changes a fitted projection.
+    """
+    key = (int(n_components), int(random_state), int(n_features))
+    srp = _SRP_MEMO.pop(key, None)
+    if srp is None:
+        import warnings
+
+        from sklearn.random_projection import SparseRandomProjection
+
+        srp = SparseRandomProjection(n_components=key[0], dense_output=True,
+                                     random_state=key[1])
+        # fit only reads n_features; a single zero row is enough
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # n_components > n_features is allowed
+            srp.fit(np.zeros((1, key[2]), np.float32))
+    _SRP_MEMO[key] = srp  # most recently used last
+    while len(_SRP_MEMO) > _SRP_MEMO_SIZE:
+        _SRP_MEMO.pop(next(iter(_SRP_MEMO)))
+    return srp
+
+
 @public
 class Reducer:
     """Reduce one layer's batches; see the module docstring for the specs.
@@ -96,19 +128,9 @@ class Reducer:
         self._buffer: list[np.ndarray] = []
         self._n_seen = 0
         if self.kind == "srp":
-            from sklearn.random_projection import SparseRandomProjection
-
             # a per-layer seed, stable across processes and Python versions
             rs = (self.seed * 1_000_003 + zlib.crc32(layer.encode())) % (2**32)
-            self._srp = SparseRandomProjection(
-                n_components=self.n_components, dense_output=True, random_state=rs
-            )
-            # fit only reads n_features; a single zero row is enough
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # n_components > n_features is allowed
-                self._srp.fit(np.zeros((1, self.n_features), np.float32))
+            self._srp = _fitted_srp(self.n_components, rs, self.n_features)
         elif self.kind == "pca":
             from sklearn.decomposition import IncrementalPCA
 

@@ -388,6 +388,9 @@ ARTEFACTS = ("report.html", "report.png", "results.nc")
 
 def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> RunResult:
     clear_fingerprint_cache()  # hash every input file afresh in every run
+    from ._stages import clear_stimuli_memo
+
+    clear_stimuli_memo()  # synthetic sets are built once per run
     # whatever is published in the run folder is from the last run that reached its end:
     # clear the previous run's files first, so a failed or killed run never shows them
     for name in ARTEFACTS:

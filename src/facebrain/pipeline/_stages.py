@@ -192,7 +192,7 @@ def load_stimuli(ctx_or_dir, config: Config, name: str):
                     f"(e.g. {missing[0]}); the data moved or changed. Rerun with --from stimuli."
                 )
             return StimulusSet(table, root=folder, name=name)
-    stim = build_stimulus_set(spec, config.seed)
+    stim = _generated_set(spec, config.seed)
     saved = pd.read_csv(table_path, usecols=["stimulus_id"], dtype=str,
                         keep_default_na=False)["stimulus_id"]
     if list(saved) != [str(i) for i in stim.ids]:
@@ -201,6 +201,36 @@ def load_stimuli(ctx_or_dir, config: Config, name: str):
             f"({table_path}): the data on disk changed. Rerun with --from stimuli."
         )
     return stim
+
+
+#: sources that are a pure function of their config entry and the seed (no file read)
+_PURE = {"synthetic_kdef", "synthetic_identities"}
+#: generated stimulus sets of the current run, {(config entry, seed): StimulusSet}
+_GENERATED_MEMO: dict[str, Any] = {}
+
+
+def clear_stimuli_memo() -> None:
+    """Forget the generated stimulus sets (done at the start of every run)."""
+    _GENERATED_MEMO.clear()
+
+
+def _generated_set(spec: StimulusConfig, seed: int):
+    """``build_stimulus_set(spec, seed)``, built once per run for the synthetic sources.
+
+    Every stage after ``stimuli`` rebuilds the same synthetic set (generating
+    every parameter row of the full design, then selecting); a synthetic set
+    depends on nothing but its config entry and the seed, so one build serves
+    them all. Each call gets its own copy (a fresh table).
+    """
+    if spec.source not in _PURE or spec.align is not None:
+        return build_stimulus_set(spec, seed)
+    from ._typed import to_plain
+
+    key = stable_hash([to_plain(spec), int(seed)], length=32)
+    if key not in _GENERATED_MEMO:
+        _GENERATED_MEMO[key] = build_stimulus_set(spec, seed)
+    stim = _GENERATED_MEMO[key]
+    return stim.subset(np.arange(len(stim)))
 
 
 # ----------------------------------------------------------------------- train

@@ -423,13 +423,16 @@ def collect_run(ctx, *, figures: bool = True, stimuli=None) -> ReportData:
         ids = [str(s) for s in data.responses["stimulus"].values]
 
         rsa_dir = ctx.inputs.get("rsa")
+        opened: dict[str, Any] = {}  # a model best in several ROIs is opened once
 
         def layer_rdm(model: str, layer: str) -> np.ndarray:
-            saved = stage_file(rsa_dir, "baseline", model) if rsa_dir else None
-            if saved is not None and saved.is_file():  # a baseline computed by the rsa stage
-                acts = read_netcdf(saved)
-            else:
-                acts = load_activations(ext, model)
+            if model not in opened:
+                saved = stage_file(rsa_dir, "baseline", model) if rsa_dir else None
+                if saved is not None and saved.is_file():  # a baseline from the rsa stage
+                    opened[model] = read_netcdf(saved)
+                else:
+                    opened[model] = load_activations(ext, model)
+            acts = opened[model]
             x = np.asarray(acts[layer].sel(stimulus=ids).values, float).reshape(len(ids), -1)
             return F.rdm_matrix(x)
 

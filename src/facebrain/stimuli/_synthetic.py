@@ -33,6 +33,8 @@ trained on one preset is therefore tested on new people.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -128,7 +130,59 @@ class SyntheticFaceSource:
         return dict(zip(self.columns, self.params[int(i)].tolist()))
 
     def __call__(self, i: int) -> np.ndarray:
-        return render_face(self.parameters(i), self.image_size)
+        row = self.params[int(i)]
+        key = (row.tobytes(), self.columns, self.image_size)
+        img = _RENDERED.get(key)
+        if img is None:
+            img = render_face(dict(zip(self.columns, row.tolist())), self.image_size)
+            _RENDERED.put(key, img)
+        return img.copy()
+
+
+class _RenderMemo:
+    """Faces rendered in this process, keyed by their full input (parameters, size).
+
+    :func:`render_face` is a pure function of its parameters, so a face drawn
+    again (every pipeline stage reads the same test set; the pixel baselines and
+    the contact sheet read it again) is the same array: it is kept, up to
+    ``max_bytes`` (least recently used first out), and copied on the way out.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            img = self._items.get(key)
+            if img is not None:
+                self._items.move_to_end(key)
+            return img
+
+    def put(self, key: tuple, img: np.ndarray) -> None:
+        if img.nbytes > self.max_bytes:
+            return
+        img = img.copy()
+        img.flags.writeable = False
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = img
+            self.nbytes += img.nbytes
+            while self.nbytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= old.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+
+
+#: rendered faces of this process (~12 KB per 64 px face; 256 MB holds ~20,000)
+_RENDERED = _RenderMemo(256 * 2**20)
 
 
 # ---------------------------------------------------------------- validation

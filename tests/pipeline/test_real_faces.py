@@ -15,7 +15,7 @@ from PIL import Image
 
 from facebrain.errors import ConfigError
 from facebrain.pipeline import load_config, run
-from facebrain.pipeline._config import LOADER_OPTIONS, StimulusConfig
+from facebrain.pipeline._sections import LOADER_OPTIONS, StimulusConfig
 from facebrain.pipeline._stages import (
     build_stimulus_set,
     default_stages,

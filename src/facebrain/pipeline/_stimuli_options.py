@@ -46,7 +46,7 @@ def _loader_params(source: str) -> list[str]:
 
 
 def _set_options(spec) -> dict:
-    from ._config import LOADER_OPTIONS
+    from ._sections import LOADER_OPTIONS
 
     return {k: getattr(spec, k) for k in LOADER_OPTIONS if getattr(spec, k, None) is not None}
 

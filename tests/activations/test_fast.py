@@ -244,3 +244,46 @@ def test_reused_batch_buffer_never_leaks_into_results(stim, tmp_path, to_store):
     _assert_close(got.load(), ref)
     pix = np.stack([model.preprocess(stim.load(i)).numpy().ravel() for i in range(len(stim))])
     np.testing.assert_array_equal(got["pix"].values, pix)
+
+
+@needs_mkldnn
+@pytest.mark.parametrize("cin,cout,k,stride,hw", [(64, 64, 3, 1, 9), (32, 48, 3, 1, 13),
+                                                  (512, 64, 3, 1, 7), (16, 40, 1, 1, 11),
+                                                  (24, 24, 3, 2, 15)])
+def test_pointwise_conv_lays_out_weight_per_input_kind(cin, cout, k, stride, hw):
+    """One weight layout per kind of input (one image / several, size, threads), each
+    agreeing with the plain convolution; the oldest dropped beyond MAX_PACKED."""
+    torch.manual_seed(cin + hw)
+    conv = nn.Conv2d(cin, cout, k, stride, k // 2).eval()
+    pw = _fast.PointwiseConv2d(conv, "relu")
+    seen = []
+    for n, size in ((1, hw), (5, hw), (3, hw), (2, hw + 2), (4, hw + 4)):
+        x = torch.randn(n, cin, size, size).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            ref, got = torch.relu(conv(x.contiguous())), pw(x)
+        assert got.shape == ref.shape
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+        kind = (n == 1, size)
+        if kind not in seen:
+            seen.append(kind)
+        assert len(pw._packed) == min(len(set(seen)), _fast.PointwiseConv2d.MAX_PACKED)
+    # a batch of 3 reuses the layout laid out for the batch of 5; first in, first dropped
+    assert [(one, shape[-1]) for one, shape, _ in pw._packed] == seen[-3:]
+
+
+@needs_mkldnn
+def test_pointwise_conv_new_layout_per_thread_count():
+    conv = nn.Conv2d(8, 8, 3, 1, 1).eval()
+    pw = _fast.PointwiseConv2d(conv)
+    x = torch.randn(2, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            torch.set_num_threads(1)
+            a = pw(x)
+            torch.set_num_threads(2)
+            b = pw(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert {key[2] for key in pw._packed} == {1, 2}
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5 * float(a.abs().max()))

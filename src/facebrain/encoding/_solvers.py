@@ -30,6 +30,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import ParameterError
+from ._pf import STATS, pf_plan, pf_sse
 from ._torch_ops import fold_sse_torch
 
 __all__ = ["RIDGE_SOLVERS", "cached_fold_decompositions", "clear_cache", "decompose",
@@ -211,14 +212,35 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
     """
     A, T, s = dec["A"], dec["T"], dec["s"]
     n_test, r = A.shape
+    n_train = T.shape[0]
     n_a, n_t = alphas.size, Y.shape[1]
     dt = np.float32 if score_dtype == "float32" else np.float64
-    AD = (A[None, :, :] / (s[None, :] + alphas[:, None])[:, None, :]).reshape(-1, r)
     # dual form (r >= n_train): fold T into the small left factor instead of forming T.T @ Y
     fold_t = T.shape[1] >= T.shape[0]
-    left = AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
-    chunk = n_t if device is not None else max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    plan = None
+    if device is None and dt is np.float64:
+        direct_flops = 2.0 * (n_a * n_test * n_train if fold_t
+                              else r * n_train + n_a * n_test * r)
+        plan = pf_plan(s, A, n_train, alphas, direct_flops,
+                       None if fold_t else np.sqrt(np.einsum("jk,jk->k", T, T)))
+        if plan is None:
+            STATS["declined"] += 1
+
+    def smoother(rows=None):
+        """Stacked (alpha, test sample) rows of the left factor, for alphas ``rows``."""
+        al = alphas if rows is None else alphas[rows]
+        AD = (A[None, :, :] / (s[None, :] + al[:, None])[:, None, :]).reshape(-1, r)
+        return AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
+
+    left = smoother() if plan is None else None
+    if device is not None:
+        chunk = n_t
+    elif plan is None:
+        chunk = max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    else:
+        chunk = max(64, int(_CHUNK_ELEMENTS // (3 * r)))
     out = np.empty((n_a, n_t))
+    rows = {}
     for a in range(0, n_t, chunk):
         sl = slice(a, min(a + chunk, n_t))
         Yc = np.asarray(Y[train, sl], dtype=np.float64)  # copies of this block only
@@ -232,11 +254,25 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
         inv = 1.0 / scale  # a power of two: exact
         Yc *= inv
         Yt *= inv
-        right = Yc if fold_t else T.T @ Yc
-        if device is not None:
-            sse = fold_sse_torch(left, right, Yt, n_a, device)
+        if plan is not None:
+            right = T.T @ Yc
+            sse, bad = pf_sse(plan, right, A.T @ Yt, np.einsum("jv,jv->v", Yt, Yt),
+                              np.sqrt(np.einsum("jv,jv->v", Yc, Yc)))
+            if bad.any():  # rounding bound too large: the direct GEMM for those scores
+                ai, cols = np.flatnonzero(bad.any(1)), np.flatnonzero(bad.any(0))
+                rhs = Yc[:, cols] if fold_t else right[:, cols]
+                for i in ai:
+                    if i not in rows:  # each alpha's rows formed once per call
+                        rows[i] = smoother(np.array([i]))
+                L = np.concatenate([rows[i] for i in ai]) if ai.size > 1 else rows[ai[0]]
+                sse[np.ix_(ai, cols)] = _sse(L @ rhs, Yt[:, cols], ai.size)
+                STATS["direct_scores"] += ai.size * cols.size
         else:
-            sse = _sse(left @ right.astype(dt), Yt, n_a)
+            right = Yc if fold_t else T.T @ Yc
+            if device is not None:
+                sse = fold_sse_torch(left, right, Yt, n_a, device)
+            else:
+                sse = _sse(left @ right.astype(dt), Yt, n_a)
         sse *= (scale * scale)[None, :]
         if scoring == "neg_mse":
             out[:, sl] = -sse / n_test

@@ -122,7 +122,7 @@ def pf_plan(s: np.ndarray, A: np.ndarray, n_train: int, alphas: np.ndarray,
             # rounding of B = T.T Yc moves the predictions by about
             # eps sqrt(n_train) |Yc| sqrt(sum_k g_k w_k^2 |T_k|^2) (ill-conditioned fits)
             "nu": np.sqrt(n_train) * np.sqrt((g * (w * tn) ** 2).sum(1)),
-            "sqrt_nte_g": np.sqrt(n_te * np.clip(g, 0.0, None))}
+            "sqrt_g": np.sqrt(np.clip(g, 0.0, None))}
 
 
 def _centre(w: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -174,8 +174,8 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
     sse = yy[None, :] + W @ M
     # bound: the same sums in absolute values, the H @ B GEMM by Cauchy-Schwarz
     np.abs(M, out=M)
-    # A.T Yt rounds by about eps sqrt(n_test) |A_k| |Yt|: part of each B_k Cy_k term
-    M[:r] += np.abs(B) * plan["sqrt_nte_g"][:, None] * np.sqrt(yy)[None, :]
+    # A.T Yt rounds by about eps |A_k| |Yt| (times the length factor below): each B_k Cy_k
+    M[:r] += np.abs(B) * plan["sqrt_g"][:, None] * np.sqrt(yy)[None, :]
     # sum |B_k G_kl B_l| <= |G_cc|_F |B_c|^2 on each block
     qb = np.array([np.einsum("kv,kv->v", B[a:b], B[a:b]) for a, b in blocks]).reshape(ne, nv)
     qb *= plan["gb"][:, None]

@@ -14,7 +14,11 @@ with ``s`` the eigenvalues, ``T`` of shape (n_train, r) and ``A`` of shape (n_te
   means (as scikit-learn's ``KernelCenterer`` and himalaya do), ``Ktr_c = U diag(s) U.T``,
   ``T = U``, ``A = Kte_c U``. Neither the features of a fold nor ``Xc.T U`` are formed.
 
-Scoring stacks all alphas into one GEMM per voxel block and sums squared residuals in
+Scoring (numpy, ``score_dtype="float64"``, the default) uses partial fractions
+(:mod:`._pf`): three alpha-independent GEMMs per voxel block, about half the flops of
+forming every alpha's predictions, with a per-score rounding bound; scores it cannot certify
+to 1e-10, and folds where it would not save flops, take the direct path, which stacks all
+alphas into one GEMM per voxel block and sums squared residuals in
 float64 (a compiled kernel); ``score_dtype="float32"`` runs that GEMM in float32 on
 targets rescaled per voxel by a power of two (exact), so rounding is relative to each
 voxel's own predictions. The decompositions of a design are kept in a small LRU cache
@@ -201,7 +205,10 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
     score_dtype : {"float64", "float32"}
         Precision of the GEMM giving every alpha's held-out predictions (targets are
         first divided by a per-target power of two, so this is scale-free); squared
-        residuals are always summed in float64.
+        residuals are always summed in float64. With ``"float64"`` and ``device=None``
+        the sums of squares come from alpha-independent GEMMs by partial fractions
+        (:func:`._pf.pf_sse`) when that saves flops; any score whose rounding bound
+        exceeds ``_pf.ERR_RTOL`` (1e-10) of its value is recomputed by the direct GEMM.
     device : str or None
         None: numpy, block by block of targets (no full-size temporaries);
         ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch on that device.

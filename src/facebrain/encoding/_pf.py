@@ -43,9 +43,10 @@ PAIR_MAX = 8
 ERR_RTOL = 1e-10
 #: partial fractions are used only below this fraction of the direct GEMM's flops
 COST_FRACTION = 0.8
-#: counters (tests and diagnostics): folds/blocks scored by partial fractions, scores
-#: recomputed by the direct GEMM, folds declined by :func:`pf_plan`
-STATS = {"pf_blocks": 0, "direct_scores": 0, "declined": 0}
+#: counters (tests and diagnostics; not thread-safe): fold calls declined by
+#: :func:`pf_plan`, scores recomputed by the direct GEMM, target blocks and scores scored
+#: by partial fractions
+STATS = {"declined": 0, "direct_scores": 0, "pf_blocks": 0, "pf_scores": 0}
 
 _EPS = np.finfo(np.float64).eps / 2  # unit roundoff
 
@@ -194,4 +195,5 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
         err += plan["wdev"] @ qb
     bad = ~(err <= ERR_RTOL * np.abs(sse))  # NaN or inf: bad too
     STATS["pf_blocks"] += 1
+    STATS["pf_scores"] += sse.size
     return sse, bad

@@ -14,7 +14,11 @@ with ``s`` the eigenvalues, ``T`` of shape (n_train, r) and ``A`` of shape (n_te
   means (as scikit-learn's ``KernelCenterer`` and himalaya do), ``Ktr_c = U diag(s) U.T``,
   ``T = U``, ``A = Kte_c U``. Neither the features of a fold nor ``Xc.T U`` are formed.
 
-Scoring stacks all alphas into one GEMM per voxel block and sums squared residuals in
+Scoring (numpy, ``score_dtype="float64"``, the default) uses partial fractions
+(:mod:`._pf`): three alpha-independent GEMMs per voxel block, about half the flops of
+forming every alpha's predictions, with a per-score rounding bound; scores it cannot certify
+to 1e-10, and folds where it would not save flops, take the direct path, which stacks all
+alphas into one GEMM per voxel block and sums squared residuals in
 float64 (a compiled kernel); ``score_dtype="float32"`` runs that GEMM in float32 on
 targets rescaled per voxel by a power of two (exact), so rounding is relative to each
 voxel's own predictions. The decompositions of a design are kept in a small LRU cache
@@ -30,6 +34,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import ParameterError
+from ._pf import STATS, pf_plan, pf_sse
 from ._torch_ops import fold_sse_torch
 
 __all__ = ["RIDGE_SOLVERS", "cached_fold_decompositions", "clear_cache", "decompose",
@@ -200,7 +205,10 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
     score_dtype : {"float64", "float32"}
         Precision of the GEMM giving every alpha's held-out predictions (targets are
         first divided by a per-target power of two, so this is scale-free); squared
-        residuals are always summed in float64.
+        residuals are always summed in float64. With ``"float64"`` and ``device=None``
+        the sums of squares come from alpha-independent GEMMs by partial fractions
+        (:func:`._pf.pf_sse`) when that saves flops; any score whose rounding bound
+        exceeds ``_pf.ERR_RTOL`` (1e-10) of its value is recomputed by the direct GEMM.
     device : str or None
         None: numpy, block by block of targets (no full-size temporaries);
         ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch on that device.
@@ -211,14 +219,35 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
     """
     A, T, s = dec["A"], dec["T"], dec["s"]
     n_test, r = A.shape
+    n_train = T.shape[0]
     n_a, n_t = alphas.size, Y.shape[1]
     dt = np.float32 if score_dtype == "float32" else np.float64
-    AD = (A[None, :, :] / (s[None, :] + alphas[:, None])[:, None, :]).reshape(-1, r)
     # dual form (r >= n_train): fold T into the small left factor instead of forming T.T @ Y
     fold_t = T.shape[1] >= T.shape[0]
-    left = AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
-    chunk = n_t if device is not None else max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    plan = None
+    if device is None and dt is np.float64:
+        direct_flops = 2.0 * (n_a * n_test * n_train if fold_t
+                              else r * n_train + n_a * n_test * r)
+        plan = pf_plan(s, A, n_train, alphas, direct_flops,
+                       None if fold_t else np.sqrt(np.einsum("jk,jk->k", T, T)))
+        if plan is None:
+            STATS["declined"] += 1
+
+    def smoother(rows=None):
+        """Stacked (alpha, test sample) rows of the left factor, for alphas ``rows``."""
+        al = alphas if rows is None else alphas[rows]
+        AD = (A[None, :, :] / (s[None, :] + al[:, None])[:, None, :]).reshape(-1, r)
+        return AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
+
+    left = smoother() if plan is None else None
+    if device is not None:
+        chunk = n_t
+    elif plan is None:
+        chunk = max(64, int(_CHUNK_ELEMENTS // max(1, left.shape[0])))
+    else:
+        chunk = max(64, int(_CHUNK_ELEMENTS // (3 * r)))
     out = np.empty((n_a, n_t))
+    rows = {}
     for a in range(0, n_t, chunk):
         sl = slice(a, min(a + chunk, n_t))
         Yc = np.asarray(Y[train, sl], dtype=np.float64)  # copies of this block only
@@ -232,11 +261,25 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
         inv = 1.0 / scale  # a power of two: exact
         Yc *= inv
         Yt *= inv
-        right = Yc if fold_t else T.T @ Yc
-        if device is not None:
-            sse = fold_sse_torch(left, right, Yt, n_a, device)
+        if plan is not None:
+            right = T.T @ Yc
+            sse, bad = pf_sse(plan, right, A.T @ Yt, np.einsum("jv,jv->v", Yt, Yt),
+                              np.sqrt(np.einsum("jv,jv->v", Yc, Yc)))
+            if bad.any():  # rounding bound too large: the direct GEMM for those scores
+                ai, cols = np.flatnonzero(bad.any(1)), np.flatnonzero(bad.any(0))
+                rhs = Yc[:, cols] if fold_t else right[:, cols]
+                for i in ai:
+                    if i not in rows:  # each alpha's rows formed once per call
+                        rows[i] = smoother(np.array([i]))
+                L = np.concatenate([rows[i] for i in ai]) if ai.size > 1 else rows[ai[0]]
+                sse[np.ix_(ai, cols)] = _sse(L @ rhs, Yt[:, cols], ai.size)
+                STATS["direct_scores"] += ai.size * cols.size
         else:
-            sse = _sse(left @ right.astype(dt), Yt, n_a)
+            right = Yc if fold_t else T.T @ Yc
+            if device is not None:
+                sse = fold_sse_torch(left, right, Yt, n_a, device)
+            else:
+                sse = _sse(left @ right.astype(dt), Yt, n_a)
         sse *= (scale * scale)[None, :]
         if scoring == "neg_mse":
             out[:, sl] = -sse / n_test

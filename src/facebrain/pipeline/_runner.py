@@ -391,6 +391,7 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
     from ._stages import clear_stimuli_memo
 
     clear_stimuli_memo()  # synthetic sets are built once per run
+    env = environment()  # recorded in every manifest and run.json (read once per run)
     # whatever is published in the run folder is from the last run that reached its end:
     # clear the previous run's files first, so a failed or killed run never shows them
     for name in ARTEFACTS:
@@ -492,7 +493,7 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
                     "stage": stage.name, "key": key, "inputs": ctx.keys,
                     "config": to_plain(stage.section(cfg)), "elapsed_s": elapsed,
                     "facebrain_version": __version__, "summary": summary,
-                    "environment": environment(),
+                    "environment": env,
                 })
             except OSError as err:
                 if err.errno == errno.ENOSPC:
@@ -511,21 +512,22 @@ def _run_locked(cfg, run_dir, stages, from_stage, scheduler, client, log) -> Run
         if current is not None and current not in statuses:
             statuses[current] = "failed"
         statuses.update({st.name: "not run" for st in stages if st.name not in statuses})
-        _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, ok=False)
+        _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, env, ok=False)
         raise
     finally:
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
-    _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, ok=True)
+    _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, env, ok=True)
     return RunResult(run_dir=run_dir, config=cfg, keys=keys, dirs=dirs, timings=timings,
                      statuses=statuses, summaries=summaries, written=written)
 
 
 
 
-def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bool) -> None:
+def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, env, *,
+            ok: bool) -> None:
     """Write run.json and publish report/results from this run's finished stages.
 
     Never raises on a failed run (the stage's own error is the one to show).
@@ -535,7 +537,7 @@ def _finish(run_dir, cfg, keys, dirs, timings, statuses, written, log, *, ok: bo
             "config": cfg.to_dict(), "config_source": cfg.source, "keys": keys,
             "dirs": {k: str(v) if v else None for k, v in dirs.items()},
             "timings_s": timings, "statuses": statuses, "facebrain_version": __version__,
-            "environment": environment(), "finished": ok,
+            "environment": env, "finished": ok,
         })
         written.extend(_publish(run_dir, dirs.get("report")))
         if not (run_dir / "results.nc").is_file():

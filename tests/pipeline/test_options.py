@@ -11,7 +11,7 @@ import yaml
 
 from facebrain import cli
 from facebrain.errors import ConfigError
-from facebrain.pipeline import _config, load_config
+from facebrain.pipeline import _config, _sections, load_config
 
 BASE = {
     "stimuli": {"test": {"source": "synthetic_kdef", "image_size": 32}},
@@ -89,8 +89,7 @@ def test_the_siamese_trainer_is_checked_for_verification():
 def test_every_options_field_is_checked():
     """A new ``options: dict`` field must be wired into the check (and listed in SITES)."""
     found = set()
-    for name in dir(_config):
-        cls = getattr(_config, name)
+    for name, cls in [(n, getattr(m, n)) for m in (_config, _sections) for n in dir(m)]:
         if isinstance(cls, type) and dataclasses.is_dataclass(cls):
             hints = typing.get_type_hints(cls)
             if "options" in hints and typing.get_origin(hints["options"]) is dict:

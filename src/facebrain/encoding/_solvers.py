@@ -271,7 +271,7 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
                 for i in ai:
                     if i not in rows:  # each alpha's rows formed once per call
                         rows[i] = smoother(np.array([i]))
-                L = np.concatenate([rows[i] for i in ai]) if ai.size > 1 else rows[ai[0]]
+                L = np.concatenate([rows[i] for i in ai])
                 sse[np.ix_(ai, cols)] = _sse(L @ rhs, Yt[:, cols], ai.size)
                 STATS["direct_scores"] += ai.size * cols.size
         else:

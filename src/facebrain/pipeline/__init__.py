@@ -2,9 +2,10 @@
 
 from .._lazy import attach
 from ._baselines import pixel_features, untrained_twin
-from ._config import (
+from ._config import Config, default_config_path, load_config
+from ._runner import RunResult, Stage, StageContext, run
+from ._sections import (
     BrainConfig,
-    Config,
     DriverConfig,
     EncodingConfig,
     ExtractConfig,
@@ -15,10 +16,7 @@ from ._config import (
     TrainConfig,
     TransferConfig,
     TransferDirection,
-    default_config_path,
-    load_config,
 )
-from ._runner import RunResult, Stage, StageContext, run
 from ._stages import STAGE_NAMES, default_stages
 
 __getattr__ = attach(__name__, {}, deprecated={

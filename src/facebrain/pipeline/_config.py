@@ -23,42 +23,18 @@ from .._boundary import public
 from .._deprecation import renamed_config_keys, renamed_override_keys
 from ..errors import MissingKeyError
 from ._sections import (
-    AlignConfig,
     BrainConfig,
-    ConfoundsConfig,
-    DriverConfig,
     EncodingConfig,
     ExtractConfig,
     ModelConfig,
-    ModelFallback,
     ReportConfig,
     RSAConfig,
     StimulusConfig,
-    TrainConfig,
     TransferConfig,
-    TransferDirection,
 )
 from ._typed import ConfigError, apply_overrides, convert, expand_env, safe_load, to_plain
 
-__all__ = [
-    "AlignConfig",
-    "BrainConfig",
-    "Config",
-    "ConfoundsConfig",
-    "DriverConfig",
-    "EncodingConfig",
-    "ExtractConfig",
-    "ModelConfig",
-    "ModelFallback",
-    "RSAConfig",
-    "ReportConfig",
-    "StimulusConfig",
-    "TrainConfig",
-    "TransferConfig",
-    "TransferDirection",
-    "default_config_path",
-    "load_config",
-]
+__all__ = ["Config", "default_config_path", "load_config"]
 
 _STAGE_NAMES = ("stimuli", "train", "extract", "transfer", "brain", "rsa", "encoding", "report")
 

@@ -408,6 +408,15 @@ class BrainConfig:
             raise ConfigError(f"{key}.subjects: expected a positive int, got {self.subjects}")
 
 
+def _check_scored_section(section, key: str) -> None:
+    """The checks shared by ``rsa`` and ``encoding``: baseline names, ``n_bootstrap >= 0``."""
+    from ._baselines import check_baselines
+
+    section.baselines = check_baselines(section.baselines, f"{key}.baselines")
+    if section.n_bootstrap < 0:
+        raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {section.n_bootstrap}")
+
+
 @dataclass
 class RSAConfig:
     """Representational similarity analysis (``rsa``).
@@ -433,11 +442,7 @@ class RSAConfig:
     pixel_size: int = 32
 
     def _check(self, key: str) -> None:
-        from ._baselines import check_baselines
-
-        self.baselines = check_baselines(self.baselines, f"{key}.baselines")
-        if self.n_bootstrap < 0:
-            raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
+        _check_scored_section(self, key)
 
 
 # the renamed keywords of RENAMED_KEYS, also for configs built in Python
@@ -463,11 +468,7 @@ class EncodingConfig:
     pixel_size: int = 32
 
     def _check(self, key: str) -> None:
-        from ._baselines import check_baselines
-
-        self.baselines = check_baselines(self.baselines, f"{key}.baselines")
-        if self.n_bootstrap < 0:
-            raise ConfigError(f"{key}.n_bootstrap: expected an int >= 0, got {self.n_bootstrap}")
+        _check_scored_section(self, key)
 
 
 EncodingConfig.__init__ = renamed_kwargs(bootstrap="n_bootstrap")(EncodingConfig.__init__)

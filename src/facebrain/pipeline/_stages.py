@@ -18,7 +18,7 @@ import numpy as np
 
 from .._runfolder import REFERENCE, load_activations, stage_file, write_netcdf
 from .._utils import atomic_path, stable_hash
-from ._config import Config, ModelConfig, StimulusConfig
+from ._config import Config
 from ._runner import (
     Stage,
     StageContext,
@@ -27,6 +27,7 @@ from ._runner import (
     files_fingerprint,
     tree_fingerprint,
 )
+from ._sections import ModelConfig, StimulusConfig
 from ._stimuli_options import loader_kwargs
 
 __all__ = ["STAGE_NAMES", "default_stages", "load_activations", "load_model", "load_stimuli"]

@@ -153,7 +153,9 @@ class TrainConfig:
     """How to train a model (``models[i].train``).
 
     ``lr``, ``optimizer`` and ``schedule`` left unset use the training
-    function's defaults; ``schedule: none`` turns the schedule off. ``options``
+    function's defaults; ``schedule: none`` turns the schedule off. ``augment``
+    is true (:class:`facebrain.training.LightAugment`'s defaults), false, or a
+    mapping of LightAugment's parameters (``{max_shift: 0}``). ``options``
     go to :func:`facebrain.training.fit_classifier` / ``fit_siamese`` unchanged.
     """
 
@@ -164,7 +166,7 @@ class TrainConfig:
     lr: float | None = None
     optimizer: str | None = None
     schedule: str | None = None
-    augment: bool = True
+    augment: bool | dict[str, Any] = True
     val_fraction: float = 0.1
     seed: int | None = None
     n_pairs: int = 2000
@@ -177,6 +179,13 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"{key}.val_fraction: expected 0 <= value < 1, got {self.val_fraction}")
         _exists(self.pairs_file, f"{key}.pairs_file", "file")
+        if isinstance(self.augment, dict):
+            from ..training._common import light_augment
+
+            try:
+                light_augment(self.augment)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{key}.augment: {err}") from None
 
 
 @dataclass

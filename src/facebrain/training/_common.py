@@ -10,14 +10,17 @@ documentation is :data:`RUN_PARAMETERS_DOC`, put into each docstring by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from torch import nn
 
 from ._augment import LightAugment, describe_augment
 from ._data import ImagePipeline
 
-__all__ = ["RUN_PARAMETERS_DOC", "check_run_args", "common_config", "fill_doc", "prepare"]
+__all__ = [
+    "RUN_PARAMETERS_DOC", "check_run_args", "common_config", "fill_doc", "light_augment",
+    "prepare",
+]
 
 #: numpydoc entries of the run options shared by the fits (indented for a docstring).
 RUN_PARAMETERS_DOC = """\
@@ -29,10 +32,12 @@ RUN_PARAMETERS_DOC = """\
     schedule : {"onecycle", "cosine", "step", None}
         One-cycle (25% warm-up) and cosine step every batch; ``"step"`` divides
         the rate by 10 after 1/2 and 3/4 of the epochs; None keeps it constant.
-    augment : bool or callable
+    augment : bool, dict or callable
         True: :class:`LightAugment` (shift up to 4 px, flip, brightness +-20%);
-        False: none; or ``augment(batch, generator) -> batch`` on float pixel
-        batches (N, C, H, W) in 0..255 using only ``generator`` for randomness.
+        False: none; a dict: :class:`LightAugment`'s parameters (``{"max_shift":
+        0}`` keeps flips and brightness, no shifts); or ``augment(batch,
+        generator) -> batch`` on float pixel batches (N, C, H, W) in 0..255
+        using only ``generator`` for randomness.
     out_dir : path, optional
         Folder for ``last.pt`` and ``best.pt`` (written atomically after every
         epoch) and ``metrics.jsonl``.
@@ -78,14 +83,42 @@ def check_run_args(epochs, batch_size, stimuli) -> None:
 
 
 def resolve_augment(augment, pipeline: ImagePipeline) -> Callable | None:
-    """``True`` -> :class:`LightAugment` (spatial only for unstructured preprocessing)."""
+    """``True`` -> :class:`LightAugment` (spatial only for unstructured preprocessing).
+
+    A dict gives :class:`LightAugment`'s parameters; brightness needs raw
+    pixels (0..255), so a network whose preprocessing is a custom callable
+    gets an error for ``brightness > 0`` rather than a silently wrong clip.
+    """
     if augment is True:
         return LightAugment() if pipeline.structured else LightAugment(brightness=0.0)
     if augment is False or augment is None:
         return None
+    if isinstance(augment, Mapping):
+        try:
+            augment = light_augment(augment)
+        except ValueError as err:
+            raise ValueError(f"augment={dict(augment)!r}: {err}") from None
+        if augment.brightness > 0 and not pipeline.structured:
+            raise ValueError(
+                f"augment={dict(augment.to_dict())!r}: brightness scales raw pixel values "
+                "(0..255), but this model's preprocess is a custom callable whose output is "
+                "not raw pixels. Give brightness 0 (flips and shifts still apply)."
+            )
+        return augment
     if not callable(augment):
         raise TypeError(f"augment must be True, False or a callable; got {augment!r}")
     return augment
+
+
+def light_augment(params: Mapping) -> LightAugment:
+    """:class:`LightAugment` from a dict of its parameters; unknown keys are named."""
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(LightAugment)]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; LightAugment takes {known}")
+    return LightAugment(**params)
 
 
 def prepare(model: nn.Module, augment, device) -> tuple[ImagePipeline, Callable | None]:

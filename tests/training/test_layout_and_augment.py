@@ -1,0 +1,99 @@
+"""Training in channels-last layout on CPU, and augmentation given as a dict."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facebrain.pipeline import load_config
+from facebrain.pipeline._typed import ConfigError
+from facebrain.training import LightAugment, fit_classifier, load_checkpoint
+from facebrain.training._loop import _channels_last
+
+from .conftest import tiny_net
+
+FAST = {"batch_size": 16, "progress": False, "lr": 1e-2, "augment": False}
+
+
+def _conv_weights(model):
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_fit_trains_channels_last_and_gives_the_layout_back(faces8, tmp_path):
+    seen = []
+
+    def cb(row):
+        # inside the fit, between epochs
+        seen.append(all(w.is_contiguous(memory_format=torch.channels_last)
+                        for w in _conv_weights(net)))
+
+    net = tiny_net(8)
+    fit = fit_classifier(net, faces8, epochs=2, out_dir=tmp_path, callback=cb, **FAST)
+    assert seen == [True, True]
+    assert all(w.is_contiguous() for w in _conv_weights(fit.model))
+    state = load_checkpoint(tmp_path / "last.pt")["model"]
+    assert all(v.is_contiguous() for v in state.values())
+
+
+def test_channels_last_step_equals_default_layout_step():
+    # one forward/backward of the same net and batch in both layouts: same loss and
+    # gradients up to float32 summation order (independent of the fit code)
+    torch.manual_seed(0)
+    a = tiny_net(8, width=8)
+    b = tiny_net(8, width=8)
+    x = torch.randn(16, 3, 24, 24)
+    y = torch.randint(0, 8, (16,))
+    a.train()
+    b.train()
+    la = F.cross_entropy(a(x), y)
+    la.backward()
+    with _channels_last(b, torch.device("cpu")):
+        lb = F.cross_entropy(b(x), y)
+        lb.backward()
+    assert lb.item() == pytest.approx(la.item(), rel=1e-5)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        scale = float(pa.grad.abs().max()) + 1e-12
+        assert float((pa.grad - pb.grad).abs().max()) <= 1e-4 * scale, name
+    assert all(w.is_contiguous() for w in _conv_weights(b))
+
+
+def test_channels_last_leaves_non_conv_models_alone():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    with _channels_last(net, torch.device("cpu")):
+        assert net[1].weight.is_contiguous()
+
+
+def test_augment_dict_is_light_augment(faces8):
+    # the dict and the object it names train bitwise the same weights
+    a = fit_classifier(tiny_net(8), faces8, epochs=1, **{**FAST, "augment": {"max_shift": 0}})
+    b = fit_classifier(tiny_net(8), faces8, epochs=1,
+                       **{**FAST, "augment": LightAugment(max_shift=0)})
+    c = fit_classifier(tiny_net(8), faces8, epochs=1, **{**FAST, "augment": True})
+    sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert a.config["augment"] == {"name": "LightAugment", "max_shift": 0, "flip": True,
+                                   "brightness": 0.2, "max_value": 255.0}
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"max_shif": 0}, r"unknown key\(s\) \['max_shif'\]"),
+    ({"brightness": 1.5}, r"brightness must be in \[0, 1\)"),
+    ({"max_shift": -1}, "max_shift must be >= 0"),
+])
+def test_augment_dict_bad_values(faces8, bad, match):
+    with pytest.raises(ValueError, match=match):
+        fit_classifier(tiny_net(8), faces8, epochs=1, **{**FAST, "augment": bad})
+    with pytest.raises(ConfigError, match=r"models\[0\]\.train\.augment: " + match):
+        load_config(None, overrides={"models[0].train.augment": bad})
+
+
+def test_augment_dict_brightness_needs_raw_pixels(faces8):
+    net = tiny_net(8)
+    structured = net.preprocess
+    net.preprocess = lambda img: structured(img)      # a custom callable
+    with pytest.raises(ValueError, match="brightness 0"):
+        fit_classifier(net, faces8, epochs=1, **{**FAST, "augment": {"max_shift": 1}})
+    fit_classifier(net, faces8, epochs=1,
+                   **{**FAST, "augment": {"max_shift": 1, "brightness": 0.0}})

@@ -154,3 +154,32 @@ def test_a_full_disk_in_a_job_stays_a_full_disk():
     with pytest.raises(OSError) as info:
         _workers.run_in_processes(_full_disk_inside_torch, [(), ()], 2, 1)
     assert info.value.errno == errno.ENOSPC and "PytorchStreamWriter" in str(info.value)
+
+
+def test_faces_rendered_ahead_in_processes_train_the_same_weights(tmp_path, monkeypatch):
+    # threads: 2 on "4 cores" with one process for the stage: the networks train here,
+    # one after another, from faces rendered ahead in 2 processes
+    from facebrain.pipeline import _stages
+    from facebrain.stimuli import _synthetic
+
+    def train(out, log):
+        _synthetic._RENDERED.clear()
+        monkeypatch.setattr(_workers, "available_cpus", lambda: 4)
+        monkeypatch.setenv(_workers.ENV_PROCESSES, "1")
+        stages = [s for s in default_stages() if s.name in ("stimuli", "train")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return run(None, out=out, overrides={**_fakes.DEMO_TINY, "threads": 2},
+                       stages=stages, log=log)
+
+    lines: list[str] = []
+    ahead = train(tmp_path / "ahead", lines.append)
+    assert any("train: 32 faces rendered in 2 processes" in ln for ln in lines), lines
+    monkeypatch.setattr(_stages, "_prerender_training_faces", lambda ctx, jobs: None)
+    lines.clear()
+    serial = train(tmp_path / "serial", lines.append)
+    assert not any("rendered in" in ln for ln in lines)
+    for m in ("identity_net", "expression_net"):
+        a = torch.load(ahead.dirs["train"] / m / "last.pt", weights_only=True)["model"]
+        b = torch.load(serial.dirs["train"] / m / "last.pt", weights_only=True)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)

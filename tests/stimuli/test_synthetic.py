@@ -459,3 +459,43 @@ def test_rendered_faces_memo_gives_the_rendered_bytes_as_private_copies():
         memo.put((k,), src(k % 4))
     assert memo.get((0,)) is None and memo.get((2,)) is not None
     assert memo.nbytes == 2 * 24 * 24 * 3
+
+
+def _render_in_reverse(fn, jobs):
+    # a stand-in for another process: runs the jobs out of order, returns in job order
+    return [fn(*job) for job in jobs[::-1]][::-1]
+
+
+def test_prerender_keeps_the_faces_a_serial_render_gives(monkeypatch):
+    from facebrain.stimuli import _synthetic
+
+    s = synthetic_faces(3, ["neutral", "happy"], ["S", "HL"], image_size=24)
+    src = s.image_source
+    _synthetic._RENDERED.clear()
+    calls = []
+
+    def mapper(fn, jobs):
+        calls.append([len(j[0]) for j in jobs])
+        return _render_in_reverse(fn, jobs)
+
+    assert src.prerender([0, 5, 5, 7], chunks=2, map_chunks=mapper) == 3
+    assert calls == [[2, 1]]
+    # later reads come from the memo, not from the renderer
+    monkeypatch.setattr(_synthetic, "render_face", lambda *a, **k: pytest.fail("rendered"))
+    for i in (0, 5, 7):
+        np.testing.assert_array_equal(src(i), _synthetic._RENDERED.get(src._key(i)))
+    monkeypatch.undo()
+    for i in (0, 5, 7):
+        np.testing.assert_array_equal(src(i), render_face(src.parameters(i), 24))
+    # only missing faces are rendered: 12 images, 3 kept
+    assert src.prerender(chunks=4) == len(s) - 3
+    assert src.prerender(chunks=4) == 0
+
+
+def test_prerender_skips_sets_larger_than_the_memo(monkeypatch):
+    from facebrain.stimuli import _synthetic
+
+    s = synthetic_faces(2, ["neutral"], ["S"], image_size=24)
+    monkeypatch.setattr(_synthetic, "_RENDERED", _synthetic._RenderMemo(24 * 24 * 3))
+    assert s.image_source.prerender() == 0
+    assert _synthetic._RENDERED.nbytes == 0

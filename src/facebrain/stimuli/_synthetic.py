@@ -129,14 +129,59 @@ class SyntheticFaceSource:
         """The parameter dict of image ``i``."""
         return dict(zip(self.columns, self.params[int(i)].tolist()))
 
+    def _key(self, i: int) -> tuple:
+        return (self.params[int(i)].tobytes(), self.columns, self.image_size)
+
     def __call__(self, i: int) -> np.ndarray:
-        row = self.params[int(i)]
-        key = (row.tobytes(), self.columns, self.image_size)
+        key = self._key(i)
         img = _RENDERED.get(key)
         if img is None:
-            img = render_face(dict(zip(self.columns, row.tolist())), self.image_size)
+            img = render_face(dict(zip(self.columns, self.params[int(i)].tolist())),
+                              self.image_size)
             _RENDERED.put(key, img)
         return img.copy()
+
+    def prerender(self, indices=None, *, chunks: int = 2, map_chunks=None) -> int:
+        """Render faces this process does not keep yet, ``chunks`` blocks at a time.
+
+        Parameters
+        ----------
+        indices : array-like of int, optional
+            Rows to render (default: all).
+        chunks : int
+            Blocks the missing rows are split into.
+        map_chunks : callable, optional
+            ``map_chunks(fn, jobs) -> list`` runs ``fn(*job)`` for each job, e.g. in
+            other processes (the pipeline passes its process runner); default: here,
+            one after another. ``fn`` is a picklable module-level function.
+
+        Returns
+        -------
+        int
+            Faces rendered (0 when all were kept, or when they would not all fit in
+            the process's memo, where rendering ahead would only evict them).
+
+        Faces are a pure function of their parameters, so where they are rendered
+        changes nothing in their pixels; later ``source(i)`` calls return them.
+        """
+        idx = np.arange(len(self)) if indices is None else np.unique(np.asarray(indices, int))
+        missing = [int(i) for i in idx if _RENDERED.get(self._key(i)) is None]
+        need = len(missing) * self.image_size ** 2 * 3
+        if not missing or need > _RENDERED.max_bytes:
+            return 0
+        blocks = [b for b in np.array_split(np.asarray(missing), max(1, int(chunks))) if b.size]
+        jobs = [(self.params[b], self.columns, self.image_size) for b in blocks]
+        run = map_chunks if map_chunks is not None else (
+            lambda fn, js: [fn(*j) for j in js])
+        for b, imgs in zip(blocks, run(_render_rows, jobs)):
+            for i, img in zip(b.tolist(), imgs):
+                _RENDERED.put(self._key(i), img)
+        return len(missing)
+
+
+def _render_rows(params: np.ndarray, columns: tuple, image_size: int) -> list[np.ndarray]:
+    """Faces for rows of parameters (a job of :meth:`SyntheticFaceSource.prerender`)."""
+    return [render_face(dict(zip(columns, row.tolist())), image_size) for row in params]
 
 
 class _RenderMemo:

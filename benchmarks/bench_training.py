@@ -20,10 +20,20 @@
    bitwise identical checkpoints (tolerance: exact); prints both train-stage
    times and the ratio. Runs instead of 1 and 2.
 
+4. ``--step``: one training step of small_resnet (64 px, batch 64, AdamW), as
+   ``fit_classifier`` runs it (channels-last layout, fused optimizer) against the
+   plain PyTorch step (default layout, per-tensor AdamW), interleaved in one
+   process, at ``--threads``; prints best and median ms per step and the ratio.
+   Agreement: from the same weights and batch, the loss to 1e-5 relative, every
+   gradient to 1e-4 of its largest value, and after the step 99.9% of the weights
+   to 1e-6 + 1e-5 relative (Adam may step a weight whose gradient is ~eps by a
+   rounding-sized different amount); exits non-zero otherwise. Runs instead of 1 and 2.
+
 Timings depend on the machine's load; run it on a quiet machine.
 
 Usage: python benchmarks/bench_training.py [--identities 100 --images 40 --epochs N]
-       python benchmarks/bench_training.py --stage [--stage-epochs 15 25]
+       python benchmarks/bench_training.py --stage [--stage-epochs 12 18]
+       python benchmarks/bench_training.py --step [--threads 2 --repeats 30]
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ def _train_stage(out: Path, epochs: tuple[int, int], processes: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = run(None, out=out, stages=stages, log=lines.append,
-                  overrides={"models[0].train.epochs": epochs[0],
+                  overrides={"threads": 1, "models[0].train.epochs": epochs[0],
                              "models[1].train.epochs": epochs[1]})
     return res, lines
 
@@ -102,6 +112,69 @@ def stage_main(epochs: tuple[int, int]) -> int:
     return 0 if same else 1
 
 
+def step_main(threads: int, repeats: int, width: int) -> int:
+    """Time one training step: facebrain's (channels-last, fused) against plain PyTorch's."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from facebrain.models import create
+    from facebrain.training._loop import _channels_last, build_optimizer
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = create("small_resnet", num_classes=7, width=width)
+    x, y = torch.randn(64, 3, 64, 64), torch.randint(0, 7, (64,))
+    plain, ours = copy.deepcopy(net), copy.deepcopy(net)
+    decay = [p for p in plain.parameters() if p.ndim > 1]
+    other = [p for p in plain.parameters() if p.ndim <= 1]
+    opt_plain = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                                   {"params": other, "weight_decay": 0.0}], lr=3e-3,
+                                  foreach=False)
+    opt_ours, _, _ = build_optimizer(ours, optimizer="adamw", lr=3e-3, weight_decay=None,
+                                     schedule=None, epochs=1, steps_per_epoch=1)
+    plain.train()
+    ours.train()
+
+    def step(model, opt):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        grads = [p.grad.detach().clone() for p in model.parameters()]
+        opt.step()
+        return float(loss.detach()), grads
+
+    times: dict[str, list[float]] = {"plain": [], "facebrain": []}
+    with _channels_last(ours, torch.device("cpu")):
+        l_plain, g_plain = step(plain, opt_plain)
+        l_ours, g_ours = step(ours, opt_ours)
+        w_plain = torch.cat([p.detach().flatten() for p in plain.parameters()])
+        w_ours = torch.cat([p.detach().flatten() for p in ours.parameters()])
+        for _ in range(repeats):
+            for name, model, opt in (("plain", plain, opt_plain), ("facebrain", ours, opt_ours)):
+                t = time.perf_counter()
+                step(model, opt)
+                times[name].append(time.perf_counter() - t)
+    w_ours = torch.from_numpy(perturb(w_ours.double().numpy())).float()
+    ok_loss = abs(l_ours - l_plain) <= 1e-5 * abs(l_plain)
+    ok_grad = all(float((a - b).abs().max()) <= 1e-4 * (float(b.abs().max()) + 1e-12)
+                  for a, b in zip(g_ours, g_plain))
+    close = ((w_ours - w_plain).abs() <= 1e-6 + 1e-5 * w_plain.abs()).float().mean()
+    ok_w = float(close) >= 0.999
+    best = {k: 1000 * min(v) for k, v in times.items()}
+    med = {k: 1000 * float(np.median(v)) for k, v in times.items()}
+    print(f"torch {torch.__version__}, threads {threads}, small_resnet width {width}, "
+          f"64 px, batch 64, {repeats} steps each, interleaved; load {os.getloadavg()[0]:.2f}")
+    for k in times:
+        print(f"  {k:10s} best {best[k]:7.1f} ms  median {med[k]:7.1f} ms")
+    print(f"  speed-up (plain / facebrain): best {best['plain'] / best['facebrain']:.2f}x, "
+          f"median {med['plain'] / med['facebrain']:.2f}x")
+    print(f"  agreement: loss {'ok' if ok_loss else 'FAILED'}, gradients "
+          f"{'ok' if ok_grad else 'FAILED'}, weights after the step "
+          f"{float(close):.4%} close {'ok' if ok_w else 'FAILED'}")
+    return 0 if (ok_loss and ok_grad and ok_w) else 1
+
+
 def main(argv=None) -> int:
     from facebrain.models import create
     from facebrain.stimuli import synthetic_identities
@@ -118,11 +191,18 @@ def main(argv=None) -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--stage", action="store_true",
                     help="time the demo's train stage sequential vs parallel (only)")
-    ap.add_argument("--stage-epochs", type=int, nargs=2, default=(15, 25),
+    ap.add_argument("--stage-epochs", type=int, nargs=2, default=(12, 18),
                     metavar=("IDENTITY", "EXPRESSION"))
+    ap.add_argument("--step", action="store_true",
+                    help="time one training step: facebrain's vs plain PyTorch's (only)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--width", type=int, default=16)
     args = ap.parse_args(argv)
     if args.stage:
         return stage_main(tuple(args.stage_epochs))
+    if args.step:
+        return step_main(args.threads, args.repeats, args.width)
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     n_cls = args.identities

@@ -211,9 +211,37 @@ def run_epochs(
         if set_classes is not None:
             set_classes(model)
         with _channels_last(model, device):
-            _epochs(model, start, epochs, n_train, batch_size, drop_last, train_step, validate,
-                    opt, sched, per_batch, gens, progress, desc, history, best, out_dir,
-                    classes, config, callback)
+            for epoch in range(start, epochs):
+                row = _one_epoch(model, epoch, epochs, n_train, batch_size, drop_last,
+                                 train_step, validate, opt, sched, per_batch, gens, progress,
+                                 desc)
+                history.append(row)
+                score = (row["val_accuracy"] if not math.isnan(row["val_accuracy"])
+                         else -row["train_loss"])
+                improved = score > best["score"]
+                if improved:
+                    best = {"epoch": row["epoch"], "score": float(score)}
+                if out_dir is not None:
+                    state = {
+                        # default layout on disk, whatever layout the fit trains in
+                        "model": {k: v.contiguous() for k, v in model.state_dict().items()},
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict() if sched is not None else None,
+                        "epoch": epoch + 1,
+                        "rng": capture_rng(gens),
+                        "classes": classes,
+                        "config": config,
+                        "history": history,
+                        "best": best,
+                        "model_name": getattr(model, "name", type(model).__name__),
+                        "facebrain_version": __version__,
+                    }
+                    save_checkpoint(out_dir / "last.pt", state)
+                    if improved:
+                        save_checkpoint(out_dir / "best.pt", state)
+                    write_metrics(out_dir, history)
+                if callback is not None:
+                    callback(dict(row))
     model.eval()
     return FitResult(model=model, history=history, classes=classes, best_epoch=best["epoch"],
                      out_dir=out_dir, config=config)
@@ -224,8 +252,8 @@ def _channels_last(model: nn.Module, device: torch.device):
     """Train a convolutional network in channels-last layout on CPU; restore the layout after.
 
     oneDNN's channels-last convolutions run a training step of ``small_resnet``
-    (64 px, batch 64) about 1.3x faster on one core and 1.9x on two than the
-    default layout (``benchmarks/bench_train.py``). Only the memory layout of
+    (64 px, batch 64) about 1.3x faster than the default layout on one thread and
+    1.4x on two (``benchmarks/bench_training.py --step``). Only the memory layout of
     the 4-d weights changes: values, checkpoints and ``state_dict`` keys are the
     same kind of tensors, and the model leaves the fit in the layout it came in.
     Results stay deterministic for a given thread count (the step's float
@@ -241,42 +269,6 @@ def _channels_last(model: nn.Module, device: torch.device):
         yield
     finally:
         model.to(memory_format=torch.contiguous_format)
-
-
-def _epochs(model, start, epochs, n_train, batch_size, drop_last, train_step, validate, opt,
-            sched, per_batch, gens, progress, desc, history, best, out_dir, classes, config,
-            callback) -> None:
-    """Epochs ``start`` .. ``epochs - 1``; checkpoints after each (``history``/``best`` grow)."""
-    for epoch in range(start, epochs):
-        row = _one_epoch(model, epoch, epochs, n_train, batch_size, drop_last, train_step,
-                         validate, opt, sched, per_batch, gens, progress, desc)
-        history.append(row)
-        score = (row["val_accuracy"] if not math.isnan(row["val_accuracy"])
-                 else -row["train_loss"])
-        improved = score > best["score"]
-        if improved:
-            best.update(epoch=row["epoch"], score=float(score))
-        if out_dir is not None:
-            state = {
-                # default layout on disk, whatever layout the fit trains in
-                "model": {k: v.contiguous() for k, v in model.state_dict().items()},
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "epoch": epoch + 1,
-                "rng": capture_rng(gens),
-                "classes": classes,
-                "config": config,
-                "history": history,
-                "best": best,
-                "model_name": getattr(model, "name", type(model).__name__),
-                "facebrain_version": __version__,
-            }
-            save_checkpoint(out_dir / "last.pt", state)
-            if improved:
-                save_checkpoint(out_dir / "best.pt", state)
-            write_metrics(out_dir, history)
-        if callback is not None:
-            callback(dict(row))
 
 
 def _one_epoch(model, epoch, epochs, n_train, batch_size, drop_last, train_step, validate,

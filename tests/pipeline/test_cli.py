@@ -88,3 +88,24 @@ def test_stage_failure_exit_status(config_file, tmp_path, monkeypatch, capsys):
                         lambda: [Stage("encoding", boom)])
     assert cli.main(["run", str(config_file), "--out", str(tmp_path / "o")]) == 1
     assert "not available yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_cli_sets_omp_wait_policy_before_torch_loads(given, expected):
+    # libgomp reads OMP_WAIT_POLICY once, when torch loads it: the command must set
+    # it before anything imports torch, and keep a value the user chose
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, os, facebrain.cli as c\n"
+            "assert 'torch' not in sys.modules\n"
+            "c.main(['list-models', 'small*'])\n"
+            "assert 'torch' in sys.modules\n"
+            "print(os.environ['OMP_WAIT_POLICY'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[-1] == expected

@@ -13,10 +13,11 @@
    identical weights (tolerance: exact); prints both times and the ratio.
 
 3. ``--stage``: the demo's train stage (``facebrain run``'s stimuli and train
-   stages, built-in config, ``--stage-epochs`` for identity_net and
-   expression_net, default the demo's 15 and 25) with the networks trained one
+   stages, built-in config with ``threads: 1``, ``--stage-epochs`` for identity_net
+   and expression_net, default the demo's 12 and 18) with the networks trained one
    after another (``FACEBRAIN_STAGE_PROCESSES=1``) against side by side (one
-   process per network, ``threads: 1`` each, on 2+ cores). Both must write
+   process per network, one thread each, on 2+ cores). The demo itself now uses
+   ``threads: 2``, which on 2 cores trains one network after the other. Both must write
    bitwise identical checkpoints (tolerance: exact); prints both train-stage
    times and the ratio. Runs instead of 1 and 2.
 

@@ -130,3 +130,43 @@ def test_fused_optimizer_steps_like_the_per_tensor_one(name):
     close = diff <= 1e-6 + 1e-5 * scale
     assert close.float().mean() > 0.999, float(close.float().mean())
     assert float(diff.max()) < 2 * 2 * 1e-2  # at most two steps of lr apart
+
+
+def test_networks_that_crash_onednn_in_channels_last_train_in_the_default_layout(tmp_path):
+    # small_resnet(width=4) has a 1x1 stride-2 shortcut from 4 channels, whose
+    # channels-last backward aborts the process in oneDNN (torch 2.14, AVX2): the fit
+    # must keep the default layout. Run in a subprocess so a regression fails this
+    # test instead of killing the test run.
+    import subprocess
+    import sys
+    import textwrap
+
+    from facebrain.training._loop import channels_last_trains_safely
+
+    assert not channels_last_trains_safely(tiny_net(8, width=4))
+    assert channels_last_trains_safely(tiny_net(8, width=8))
+    assert not channels_last_trains_safely(torch.nn.Linear(3, 2))
+    code = textwrap.dedent("""
+        import torch
+        from facebrain.models import create
+        from facebrain.training import fit_classifier
+        from tests.training._fakes import fake_identities
+        torch.set_num_threads(1)
+        faces = fake_identities(6, 6, size=32, seed=0)
+        seen = []
+        net = create("small_resnet", num_classes=6, width=4, input_size=32)
+        def cb(row):
+            seen.append(net.stages["layer1"][0].conv1.weight.is_contiguous())
+        fit_classifier(net, faces, epochs=2, batch_size=32, progress=False, callback=cb)
+        print("trained", seen)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         cwd=_repo_root())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "trained [True, True]" in out.stdout
+
+
+def _repo_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2]

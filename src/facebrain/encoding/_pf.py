@@ -38,7 +38,7 @@ float64 (in float32 they would lose 2e-5 to cancellation on high-R^2 voxels, mea
 r)`` rows (close eigenvalues, its largest entries), which stay float64 (measured on the
 benchmark profile: all of ``H @ B`` in float32 errs by 9e-6, split 9e-7, as the float32
 direct GEMM's 7e-7). The bound uses float32's roundoff for those parts and is loose
-(about 1e4 times the measured error), so it only guards against catastrophic
+(10^3 to 10^4 times the measured error), so it only guards against catastrophic
 cancellation: a score whose bound exceeds ``ERR_RTOL32`` (1e-2) is recomputed by the
 float64 direct GEMM; typical accuracy is measured, not certified.
 """

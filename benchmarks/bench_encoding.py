@@ -5,9 +5,10 @@ Profile (issue 13, goal 1): 1,000 stimuli x 2,048 features x 10,000 voxels, 19 a
 facebrain and himalaya), alpha per voxel, intercept fitted on both sides.
 
 * facebrain ``RidgeEncoder(alphas, cv=KFold(5), score_dtype=...)``: dual (kernel) form since
-  p > n, one eigendecomposition per fold reused by every voxel block and alpha; the claim
-  is ``score_dtype="float32"`` (the CV prediction GEMM in float32 on per-voxel power-of-two
-  rescaled targets, residuals summed in float64, refit in float64); float64 is timed too.
+  p > n, one eigendecomposition per fold reused by every voxel block and alpha; CV scores
+  by partial fractions (``encoding/_pf.py``), on per-voxel power-of-two rescaled targets;
+  ``score_dtype="float32"`` runs ``U.T Yc`` and the off-diagonal blocks of ``H B`` in
+  float32 (every other step, and the refit, float64); float64 is timed too.
 * himalaya ``KernelRidgeCV(alphas, cv=KFold(5), fit_intercept=True)``, numpy backend, on the
   same float64 data (its default score: negative mean squared error per fold, as ours).
 
@@ -15,11 +16,12 @@ Timing: best of ``--repeats`` (default 3) fits per method, wall and CPU (``proce
 with the spread (slowest / fastest - 1) and the load average before and after; the ratio
 is himalaya's best over ours. Both sides receive the same float64 arrays (himalaya then
 computes in float64, as it would for a user passing float64; we state which dtype each
-ran with). A flop count is printed: the CV prediction GEMM is the same size on both sides
-(per fold, every alpha's (n_test x n_train) smoother times the training targets), except
-our float64 scoring, which takes alpha-independent GEMMs by partial fractions (about half;
-the count of scores it recomputed by the direct GEMM is printed); the
-refit is one n x n GEMM here (dual weights kept as ``U``, ``B``) against one per distinct
+ran with); ``--himalaya-float32`` also times himalaya given float32 copies (it then
+computes in float32) and prints that ratio beside. A flop count is printed: himalaya's
+CV prediction GEMM (per fold, every alpha's (n_test x n_train) smoother times the
+training targets) against our alpha-independent GEMMs by partial fractions (about half;
+the count of scores recomputed by the direct GEMM is printed); the refit is one n x n
+GEMM here (dual weights kept as ``U``, ``B``) against one per distinct
 chosen alpha in himalaya.
 
 Agreement: alphas equal (np.isclose) to himalaya's on >= 99% of voxels for both facebrain
@@ -56,6 +58,8 @@ ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--folds", type=int, default=5)
 ap.add_argument("--repeats", type=int, default=3, help="best of N timed fits per method")
 ap.add_argument("--no-scale-check", action="store_true")
+ap.add_argument("--himalaya-float32", action="store_true",
+                help="also time himalaya on float32 copies of X and Y")
 args = ap.parse_args()
 if args.quick:
     args.n, args.p, args.v = 400, 1024, 2000
@@ -166,10 +170,12 @@ def main():
           f"{args.repeats}; load average {load0:.1f} on {os.cpu_count()} cores | fresh process: "
           f"import facebrain.encoding {cold[0]:.2f} s; first tiny fit {cold[1]:.2f} s cold "
           f"(numba compiles), {warm[1]:.2f} s warm (on-disk cache)")
-    w32, c32, sp32, ours32 = best_of(lambda: fit(alphas, cv, X, Y, "float32"), args.repeats)
     pf0 = dict(PF_STATS)
+    w32, c32, sp32, ours32 = best_of(lambda: fit(alphas, cv, X, Y, "float32"), args.repeats)
+    pf1 = dict(PF_STATS)
     w64, c64, sp64, ours64 = best_of(lambda: fit(alphas, cv, X, Y, "float64"), args.repeats)
-    pf = {k: PF_STATS[k] - pf0[k] for k in pf0}
+    pf32 = {k: pf1[k] - pf0[k] for k in pf0}
+    pf = {k: PF_STATS[k] - pf1[k] for k in pf0}
     same = np.mean(ours32.best_alphas_ == ours64.best_alphas_)
     dscore = np.max(np.abs(ours32.cv_scores_ - ours64.cv_scores_) / np.abs(ours64.cv_scores_))
     print(f"facebrain RidgeEncoder ({ours32.solver_}, float64 data and refit): "
@@ -185,6 +191,10 @@ def main():
         print(f"scale check: Y * 1e-5 picks the same alphas on {100 * sc:.2f}% of voxels "
               "(float32 scoring; need >= 99.9%)")
     wh, ch, sph, him = best_of(lambda: fit_himalaya(alphas, cv, X, Y), args.repeats)
+    if args.himalaya_float32:
+        X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+        wh32, ch32, sph32, him32 = best_of(lambda: fit_himalaya(alphas, cv, X32, Y32),
+                                           args.repeats)
     load1 = os.getloadavg()[0]
     ha = np.asarray(him.best_alphas_)
     agree = [np.mean(np.isclose(perturb(o.best_alphas_), ha)) for o in (ours32, ours64)]
@@ -203,10 +213,18 @@ def main():
     print(f"RATIO himalaya / facebrain: {wh / w32:.2f}x wall, {ch / c32:.2f}x CPU with "
           f'score_dtype="float32"; {wh / w64:.2f}x wall, {ch / c64:.2f}x CPU with "float64" '
           f"(goal >= 5x)")
-    print(f"flop count: CV predictions {g_cv:.0f} GFLOP on both sides (one GEMM per fold over "
-          f"all alphas; ours float32, himalaya float64; ours float64: {g_pf:.0f} GFLOP by partial "
-          f"fractions, {pf['direct_scores']} of {pf['pf_scores']} scores recomputed by the direct "
-          f"GEMM, {pf['declined']} fold fits declined); refit {g_ref:.0f} GFLOP float64"
+    if args.himalaya_float32:
+        a32 = np.mean(np.isclose(np.asarray(him32.best_alphas_), ha))
+        print(f"himalaya given float32 X, Y (computes in float32): {wh32:.2f} s wall ({ch32:.2f}"
+              f" s CPU, spread {100 * sph32:.0f}%), alphas equal to its float64 run on "
+              f'{100 * a32:.2f}% of voxels | RATIO himalaya-float32 / facebrain "float32": '
+              f"{wh32 / w32:.2f}x wall, {ch32 / c32:.2f}x CPU")
+    print(f"flop count: CV predictions {g_cv:.0f} GFLOP float64 in himalaya (one GEMM per fold "
+          f"over all alphas); ours {g_pf:.0f} GFLOP by partial fractions (float32 scoring: "
+          f"U.T Yc and H B off its diagonal blocks in float32), {pf32['direct_scores']} of "
+          f"{pf32['pf_scores']} (float32) and {pf['direct_scores']} of {pf['pf_scores']} "
+          f"(float64) scores recomputed by the float64 direct GEMM, {pf32['declined']} / "
+          f"{pf['declined']} fold fits declined; refit {g_ref:.0f} GFLOP float64"
           f" (ours: U.T Y, dual weights formed on demand) vs {g_href:.0f} GFLOP (himalaya: one "
           f"n x n GEMM per distinct chosen alpha, {np.unique(ha).size} here)")
     print(f"agreement: alphas equal to himalaya on {100 * agree[0]:.2f}% (float32 scoring) and "

@@ -27,13 +27,28 @@ Numerical safeguards:
   exceeds ``ERR_RTOL`` of the SSE are recomputed by the direct GEMM (``STATS`` counts them);
 * the caller falls back to the direct GEMM for the whole fold when :func:`pf_plan`
   returns None (too few alphas for the saving, unsorted or non-finite spectra).
+
+Float32 variant (``score_dtype="float32"``, ``pf_plan(..., float32=True)``): the caller
+computes ``B = T.T @ Yc`` in float32 and every term is then formed from that rounded
+``B`` consistently, which is a perturbation of the training targets (SSE moves by
+``2 <resid, dpred>``, the same first-order error as the float32 direct GEMM's inputs; the
+bound's conditioning term takes float32's roundoff). ``A.T Yt`` and the per-alpha sums stay
+float64 (in float32 they would lose 2e-5 to cancellation on high-R^2 voxels, measured).
+``H @ B`` runs in float32 except ``H``'s diagonal blocks of ``max(SPLIT_MIN, SPLIT_BLOCK *
+r)`` rows (close eigenvalues, its largest entries), which stay float64 (measured on the
+benchmark profile: all of ``H @ B`` in float32 errs by 9e-6, split 9e-7, as the float32
+direct GEMM's 7e-7). The bound uses float32's roundoff for those parts and is loose
+(10^3 to 10^4 times the measured error), so it only guards against catastrophic
+cancellation: a score whose bound exceeds ``ERR_RTOL32`` (1e-2) is recomputed by the
+float64 direct GEMM; typical accuracy is measured, not certified.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLUSTER_RTOL", "COST_FRACTION", "ERR_RTOL", "PAIR_MAX", "STATS", "pf_plan", "pf_sse"]
+__all__ = ["CLUSTER_RTOL", "COST_FRACTION", "ERR_RTOL", "ERR_RTOL32", "PAIR_MAX", "SPLIT_BLOCK",
+           "SPLIT_MIN", "STATS", "pf_plan", "pf_sse"]
 
 #: neighbouring eigenvalues closer than this times ``s + min(alpha)`` share a cluster
 CLUSTER_RTOL = 1e-3
@@ -41,6 +56,14 @@ CLUSTER_RTOL = 1e-3
 PAIR_MAX = 8
 #: a score whose rounding-error bound exceeds this fraction of its SSE is recomputed directly
 ERR_RTOL = 1e-10
+#: float32 variant: a score whose bound exceeds this fraction of its SSE is recomputed directly
+ERR_RTOL32 = 1e-2
+#: float32 variant: ``H``'s diagonal blocks of this fraction of ``r`` stay float64 (its
+#: largest entries: neighbouring eigenvalues); the rest of ``H @ B`` runs in float32
+SPLIT_BLOCK = 1 / 8
+#: ... and at least this many (``H @ B`` entirely float64 below ``r`` of about twice this:
+#: measured, small blocks of a small spectrum leave too much of ``H`` to float32)
+SPLIT_MIN = 64
 #: partial fractions are used only below this fraction of the direct GEMM's flops
 COST_FRACTION = 0.8
 #: counters (tests and diagnostics; not thread-safe): fold calls declined by
@@ -49,6 +72,7 @@ COST_FRACTION = 0.8
 STATS = {"declined": 0, "direct_scores": 0, "pf_blocks": 0, "pf_scores": 0}
 
 _EPS = np.finfo(np.float64).eps / 2  # unit roundoff
+_EPS32 = float(np.finfo(np.float32).eps) / 2
 
 
 def _clusters(s: np.ndarray, amin: float):
@@ -62,7 +86,7 @@ def _clusters(s: np.ndarray, amin: float):
 
 
 def pf_plan(s: np.ndarray, A: np.ndarray, n_train: int, alphas: np.ndarray,
-            direct_flops: float, tnorm=None):
+            direct_flops: float, tnorm=None, float32: bool = False):
     """Alpha- and target-independent part of the scoring, or None when not worth it/unsafe.
 
     Parameters
@@ -75,6 +99,10 @@ def pf_plan(s: np.ndarray, A: np.ndarray, n_train: int, alphas: np.ndarray,
         Flops per target of the direct path (the caller's GEMMs), for the cost test.
     tnorm : ndarray (r,), optional
         Column norms of ``T`` (1 for orthonormal columns, the default).
+    float32 : bool
+        Plan for ``B`` rounded to float32 by the caller and the off-diagonal blocks of
+        ``H @ B`` in float32 (:func:`pf_sse` takes ``B32``); the bound then uses float32's
+        roundoff for those two and ``ERR_RTOL32``.
     """
     r = s.size
     n_a = alphas.size
@@ -118,7 +146,20 @@ def pf_plan(s: np.ndarray, A: np.ndarray, n_train: int, alphas: np.ndarray,
     wdev = np.stack([w[:, a] ** 2 - w[:, b - 1] ** 2 for a, b in blocks], axis=1) \
         if blocks else np.zeros((n_a, 0))
     gb = np.array([np.sqrt(((G[a:b, a:b] - np.diag(g[a:b])) ** 2).sum()) for a, b in blocks])
-    return {"H": H, "hn": np.sqrt(np.einsum("kl,kl->k", H, H)), "g": g, "G": G, "w": w,
+    hn = np.sqrt(np.einsum("kl,kl->k", H, H))
+    split = {"float32": bool(float32), "hn_err": hn, "eps_b": _EPS32 if float32 else _EPS,
+             "rtol": ERR_RTOL32 if float32 else ERR_RTOL}
+    bs = max(SPLIT_MIN, int(np.ceil(SPLIT_BLOCK * r)))
+    if float32 and bs < r:  # diagonal blocks (close eigenvalues, H's largest entries) float64
+        diag = [(a, min(a + bs, r)) for a in range(0, r, bs)]
+        off = H.copy()
+        for a, b in diag:
+            off[a:b, a:b] = 0.0
+        hoff = np.sqrt(np.einsum("kl,kl->k", off, off))
+        hin = np.sqrt(np.clip(hn * hn - hoff * hoff, 0.0, None))
+        split.update(H32=off.astype(np.float32), Hd=[(a, b, H[a:b, a:b].copy()) for a, b in diag],
+                     hn_err=hin + (_EPS32 / _EPS) * hoff)
+    return {**split, "H": H, "hn": hn, "g": g, "G": G, "w": w,
             "wx": wx, "wdev": wdev, "gb": gb, "blocks": blocks, "pairs": pairs,
             # rounding of B = T.T Yc moves the predictions by about
             # eps sqrt(n_train) |Yc| sqrt(sum_k g_k w_k^2 |T_k|^2) (ill-conditioned fits)
@@ -135,7 +176,8 @@ def _centre(w: np.ndarray, q: np.ndarray) -> np.ndarray:
     return w[:, min(k, w.shape[1] - 1)]
 
 
-def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.ndarray):
+def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.ndarray,
+           B32=None):
     """Every alpha's SSE for a block of targets, and a boolean mask of untrusted entries.
 
     Parameters
@@ -145,6 +187,8 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
     Cy : ndarray (r, n_targets), ``A.T @ Yt``
     yy : ndarray (n_targets,), ``sum(Yt ** 2, 0)``
     ycn : ndarray (n_targets,), ``|Yc|`` per target
+    B32 : ndarray (r, n_targets) of float32, optional
+        With a ``float32`` plan: ``B`` as computed in float32 (``B`` is its float64 copy).
 
     Returns
     -------
@@ -154,7 +198,12 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
     H, hn, g, G, w, wx = plan["H"], plan["hn"], plan["g"], plan["G"], plan["w"], plan["wx"]
     blocks, pairs = plan["blocks"], plan["pairs"]
     r, nv = B.shape
-    D = H @ B
+    if "H32" in plan:  # B exact in float32: off-diagonal blocks float32, diagonal float64
+        D = (plan["H32"] @ B32).astype(np.float64)
+        for a, b, Hd in plan["Hd"]:
+            D[a:b] += Hd @ B[a:b]
+    else:
+        D = H @ B
     bb = np.einsum("kv,kv->k", B, B)
     c = _centre(w, hn * np.sqrt(bb))
     # signed terms (rows of M) and their coefficients per alpha (columns of W): one GEMM
@@ -173,27 +222,40 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
         M[3 * r + ne:] *= G[pairs[:, 0], pairs[:, 1]][:, None]
     W = np.concatenate([-2.0 * w, w * w, 2.0 * (w - c[:, None]), wx], axis=1)
     sse = yy[None, :] + W @ M
-    # bound: the same sums in absolute values, the H @ B GEMM by Cauchy-Schwarz
-    np.abs(M, out=M)
-    # A.T Yt rounds by about eps |A_k| |Yt| (times the length factor below): each B_k Cy_k
-    M[:r] += np.abs(B) * plan["sqrt_g"][:, None] * np.sqrt(yy)[None, :]
-    # sum |B_k G_kl B_l| <= |G_cc|_F |B_c|^2 on each block
-    qb = np.array([np.einsum("kv,kv->v", B[a:b], B[a:b]) for a, b in blocks]).reshape(ne, nv)
-    qb *= plan["gb"][:, None]
-    M[3 * r:3 * r + ne] = qb
-    np.abs(B, out=M[2 * r:3 * r])
-    M[2 * r:3 * r] *= hn[:, None]
-    M[2 * r:3 * r] *= np.sqrt(np.einsum("kv,kv->v", B, B))[None, :]
-    np.abs(W, out=W)
-    bound = yy[None, :] + W @ M
+    # bound: the same sums in absolute values (float32 GEMMs of non-negative terms in the
+    # float32 variant, inflated by their worst-case relative rounding), plus
+    # * A.T Yt's rounding, about eps |A_k| |Yt| (times the length factor below) in B_k Cy_k,
+    # * the H @ B GEMM's by Cauchy-Schwarz: |B_k| |H_k| |B| (float32 rows at float32 eps)
+    f32 = plan["float32"]
+    bd = np.float32 if f32 else np.float64
+    R = np.empty((2 * r, nv), dtype=bd)
+    np.abs(M[:r], out=R[:r], casting="same_kind")
+    R[r:] = M[r:2 * r]  # g B^2 >= 0
+    absB = np.abs(B32) if f32 else np.abs(B)
+    sqrt_yy = np.sqrt(np.abs(yy))
+    E = np.concatenate([2.0 * np.abs(w - c[:, None]) * plan["hn_err"],
+                        2.0 * w * plan["sqrt_g"]]).astype(bd) @ absB
+    n_a = w.shape[0]
+    bound = np.concatenate([2.0 * w, w * w], axis=1).astype(bd) @ R
+    bound = bound.astype(np.float64)
+    bound += E[:n_a] * np.sqrt(np.einsum("kv,kv->v", B, B))[None, :]
+    bound += E[n_a:] * sqrt_yy[None, :]
+    if wx.shape[1]:
+        # sum |B_k G_kl B_l| <= |G_cc|_F |B_c|^2 on each block; cluster pairs as they are
+        qb = np.array([np.einsum("kv,kv->v", B[a:b], B[a:b]) for a, b in blocks])
+        qb = qb.reshape(ne, nv) * plan["gb"][:, None]
+        bound += np.abs(wx) @ np.concatenate([qb, np.abs(M[3 * r + ne:])])
+    if f32:  # non-negative float32 sums of at most 2r + 2 terms
+        bound *= 1.0 + 2.0 * (2 * r + 2) * _EPS32
+    bound += yy[None, :]
     # GEMM/sum rounding: a few units of roundoff per sqrt(length) of the reductions
     err = (2.0 * np.sqrt(r) + 4.0) * _EPS * bound
     # conditioning: the rounding of B, as the direct path's, moves SSE by 2 |resid| |dpred|
-    err += 8.0 * _EPS * plan["nu"][:, None] * (ycn * np.sqrt(np.abs(yy)))[None, :] \
+    err += 8.0 * plan["eps_b"] * plan["nu"][:, None] * (ycn * np.sqrt(np.abs(yy)))[None, :] \
         * np.sqrt(np.abs(sse) / np.where(yy > 0, yy, 1.0))
     if ne:  # blocks that are not exact ties: w(mean s)^2 for w_k w_l
         err += plan["wdev"] @ qb
-    bad = ~(err <= ERR_RTOL * np.abs(sse))  # NaN or inf: bad too
+    bad = ~(err <= plan["rtol"] * np.abs(sse))  # NaN or inf: bad too
     STATS["pf_blocks"] += 1
     STATS["pf_scores"] += sse.size
     return sse, bad

@@ -154,11 +154,14 @@ class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
     batch_size : int or None
         Targets per batch (None: all at once; memory stays bounded either way).
     score_dtype : {"float64", "float32"}
-        Precision of the inner-CV prediction GEMM only (``float32`` is ~2x faster;
-        targets are rescaled per voxel by a power of two and residuals summed in
-        float64; the refit is always float64). Measured on the benchmark profile
-        (``benchmarks/bench_encoding.py``): the same alphas as float64 on 100% of
-        voxels, CV scores within ~1e-6 relative.
+        Precision of the inner-CV scoring only (the refit is always float64; targets
+        are rescaled per voxel by a power of two). ``float64``: exact partial fractions
+        certified to 1e-10 per score. ``float32``: the same partial fractions with the
+        two largest GEMMs (``T.T Yc``; ``H B`` off its diagonal blocks) in float32, every
+        other step float64; scores whose rounding bound exceeds 1e-2 are recomputed in
+        float64 (with ``device``: the stacked prediction GEMM in float32). Measured on
+        the benchmark profile (``benchmarks/bench_encoding.py``): the same alphas as
+        float64 on 100% of voxels, CV scores within ~5e-7 relative.
     device : str or None
         None: numpy. ``"cuda"`` (or ``"cpu"``): the inner-CV GEMMs and the refit
         products run in torch on that device; results equal the numpy path at float32

@@ -19,9 +19,11 @@ Scoring (numpy, ``score_dtype="float64"``, the default) uses partial fractions
 forming every alpha's predictions, with a per-score rounding bound; scores it cannot certify
 to 1e-10, and folds where it would not save flops, take the direct path, which stacks all
 alphas into one GEMM per voxel block and sums squared residuals in
-float64 (a compiled kernel); ``score_dtype="float32"`` runs that GEMM in float32 on
-targets rescaled per voxel by a power of two (exact), so rounding is relative to each
-voxel's own predictions. The decompositions of a design are kept in a small LRU cache
+float64 (a compiled kernel). ``score_dtype="float32"`` (numpy) uses the same partial
+fractions with ``T.T Yc`` and the off-diagonal blocks of ``H B`` in float32 (see
+:mod:`._pf`), on targets rescaled per voxel by a power of two (exact), so rounding is
+relative to each voxel's own data; with a ``device`` (or where partial fractions are
+declined) the direct GEMM runs in float32. The decompositions of a design are kept in a small LRU cache
 keyed by the design's bytes and the folds, so voxel blocks fitted separately (e.g.
 ``evaluate(batch_size=...)``) factorise each fold once.
 """
@@ -203,12 +205,14 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
         error of the fold); ``r2`` is himalaya's ``r2_score`` (0 where the test
         target is constant).
     score_dtype : {"float64", "float32"}
-        Precision of the GEMM giving every alpha's held-out predictions (targets are
-        first divided by a per-target power of two, so this is scale-free); squared
-        residuals are always summed in float64. With ``"float64"`` and ``device=None``
-        the sums of squares come from alpha-independent GEMMs by partial fractions
-        (:func:`._pf.pf_sse`) when that saves flops; any score whose rounding bound
-        exceeds ``_pf.ERR_RTOL`` (1e-10) of its value is recomputed by the direct GEMM.
+        Precision of the scoring GEMMs (targets are first divided by a per-target power
+        of two, so this is scale-free); squared residuals are always summed in float64.
+        With ``device=None`` the sums of squares come from alpha-independent GEMMs by
+        partial fractions (:func:`._pf.pf_sse`) when that saves flops; any score whose
+        rounding bound exceeds ``_pf.ERR_RTOL`` (1e-10; ``"float32"``: ``ERR_RTOL32``,
+        1e-2, with ``T.T Yc`` and most of ``H B`` in float32) of its value is recomputed
+        by the float64 direct GEMM. Otherwise (a device, or declined) the direct GEMM
+        runs in ``score_dtype``.
     device : str or None
         None: numpy, block by block of targets (no full-size temporaries);
         ``"cpu"``/``"cuda"``: the GEMM and the residual sums run in torch on that device.
@@ -225,21 +229,25 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
     # dual form (r >= n_train): fold T into the small left factor instead of forming T.T @ Y
     fold_t = T.shape[1] >= T.shape[0]
     plan = None
-    if device is None and dt is np.float64:
+    if device is None:
         direct_flops = 2.0 * (n_a * n_test * n_train if fold_t
                               else r * n_train + n_a * n_test * r)
         plan = pf_plan(s, A, n_train, alphas, direct_flops,
-                       None if fold_t else np.sqrt(np.einsum("jk,jk->k", T, T)))
+                       None if fold_t else np.sqrt(np.einsum("jk,jk->k", T, T)),
+                       float32=dt is np.float32)
         if plan is None:
             STATS["declined"] += 1
 
-    def smoother(rows=None):
+    def smoother(rows=None, dtype=dt):
         """Stacked (alpha, test sample) rows of the left factor, for alphas ``rows``."""
         al = alphas if rows is None else alphas[rows]
         AD = (A[None, :, :] / (s[None, :] + al[:, None])[:, None, :]).reshape(-1, r)
-        return AD.astype(dt) @ T.T.astype(dt) if fold_t else AD.astype(dt)
+        return AD.astype(dtype) @ T.T.astype(dtype) if fold_t else AD.astype(dtype)
 
     left = smoother() if plan is None else None
+    # float32 partial fractions: B = T.T Yc rounded to float32 (like the direct path's
+    # float32 inputs), every other step float64 or bounded (see ._pf)
+    tt32 = np.ascontiguousarray(T.T, dtype=np.float32) if plan and plan["float32"] else None
     if device is not None:
         chunk = n_t
     elif plan is None:
@@ -262,15 +270,16 @@ def fold_scores(dec: dict, Y: np.ndarray, train: np.ndarray, test: np.ndarray,
         Yc *= inv
         Yt *= inv
         if plan is not None:
-            right = T.T @ Yc
+            right32 = None if tt32 is None else tt32 @ Yc.astype(np.float32)
+            right = T.T @ Yc if right32 is None else right32.astype(np.float64)
             sse, bad = pf_sse(plan, right, A.T @ Yt, np.einsum("jv,jv->v", Yt, Yt),
-                              np.sqrt(np.einsum("jv,jv->v", Yc, Yc)))
-            if bad.any():  # rounding bound too large: the direct GEMM for those scores
+                              np.sqrt(np.einsum("jv,jv->v", Yc, Yc)), right32)
+            if bad.any():  # rounding bound too large: the float64 direct GEMM for those
                 ai, cols = np.flatnonzero(bad.any(1)), np.flatnonzero(bad.any(0))
-                rhs = Yc[:, cols] if fold_t else right[:, cols]
+                rhs = Yc[:, cols] if fold_t else T.T @ Yc[:, cols]
                 for i in ai:
                     if i not in rows:  # each alpha's rows formed once per call
-                        rows[i] = smoother(np.array([i]))
+                        rows[i] = smoother(np.array([i]), np.float64)
                 L = np.concatenate([rows[i] for i in ai])
                 sse[np.ix_(ai, cols)] = _sse(L @ rhs, Yt[:, cols], ai.size)
                 STATS["direct_scores"] += ai.size * cols.size
@@ -340,9 +349,12 @@ def refit(X: np.ndarray, Y: np.ndarray, alpha_per_target: np.ndarray, solver: st
     # touches the kernel's constant null direction, which Xc.T and the centred test
     # kernel annihilate
     B = U.T @ Y
-    if fit_intercept:
-        B -= np.outer(U.sum(0), y_mean)
-    B /= s[:, None] + alpha_per_target[None, :]
+    u = U.sum(0)
+    for a in range(0, B.shape[0], 64):  # row blocks: in-place, no (n, n_targets) temporaries
+        rows = B[a:a + 64]
+        if fit_intercept:
+            rows -= u[a:a + 64, None] * y_mean[None, :]
+        rows /= s[a:a + 64, None] + alpha_per_target[None, :]
     # dual_coef = U @ B is left to the caller (formed on demand: half the refit's flops)
     return {"U": U, "B": B, "x_mean": x_mean, "y_mean": y_mean,
             "intercept": y_mean - (xm @ U) @ B}

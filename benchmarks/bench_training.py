@@ -14,7 +14,7 @@
 
 3. ``--stage``: the demo's train stage (``facebrain run``'s stimuli and train
    stages, built-in config with ``threads: 1``, ``--stage-epochs`` for identity_net
-   and expression_net, default the demo's 12 and 18) with the networks trained one
+   and expression_net, default the demo's 10 and 15) with the networks trained one
    after another (``FACEBRAIN_STAGE_PROCESSES=1``) against side by side (one
    process per network, one thread each, on 2+ cores). The demo itself now uses
    ``threads: 2``, which on 2 cores trains one network after the other. Both must write
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--stage", action="store_true",
                     help="time the demo's train stage sequential vs parallel (only)")
-    ap.add_argument("--stage-epochs", type=int, nargs=2, default=(12, 18),
+    ap.add_argument("--stage-epochs", type=int, nargs=2, default=(10, 15),
                     metavar=("IDENTITY", "EXPRESSION"))
     ap.add_argument("--step", action="store_true",
                     help="time one training step: facebrain's vs plain PyTorch's (only)")

@@ -8,17 +8,19 @@ outputs equal a plain torchvision forward.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
-from torchvision.models import resnet18 as tv_resnet18
-from torchvision.models import resnet50 as tv_resnet50
-from torchvision.models.resnet import ResNet
 
 from .._boundary import public
 from ..errors import ParameterError, WeightsError
 from ._base import FaceNet
 from ._preprocess import Preprocess
 from ._registry import register_model
+
+if TYPE_CHECKING:  # torchvision is imported where a network is built (1-2 s at import)
+    from torchvision.models.resnet import ResNet
 
 __all__ = [
     "IMAGENET_PREPROCESS",
@@ -149,6 +151,8 @@ def resnet50(*, num_classes: int = 1000) -> ResNetFaceNet:
     ('avgpool', 'fc')
     """
     num_classes = _check_classes(num_classes, "resnet50")
+    from torchvision.models import resnet50 as tv_resnet50
+
     return ResNetFaceNet(tv_resnet50(weights=None, num_classes=num_classes), IMAGENET_PREPROCESS)
 
 
@@ -175,6 +179,8 @@ def resnet18_gray(*, num_classes: int = 1000, input_size: int = 112) -> ResNetFa
     num_classes = _check_classes(num_classes, "resnet18_gray")
     if not isinstance(input_size, int) or input_size < 32:
         raise ParameterError(f"resnet18_gray: input_size must be an int >= 32; got {input_size!r}")
+    from torchvision.models import resnet18 as tv_resnet18
+
     net = tv_resnet18(weights=None, num_classes=num_classes)
     old = net.conv1
     net.conv1 = nn.Conv2d(1, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,

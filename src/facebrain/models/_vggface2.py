@@ -26,7 +26,6 @@ import re
 
 import torch
 from torch import nn
-from torchvision.models import resnet50 as tv_resnet50
 
 from .._boundary import public
 from ..errors import WeightsError
@@ -163,6 +162,8 @@ def resnet50_vggface2(*, num_classes: int = 8631) -> VGGFace2ResNet50:
     torch.Size([1, 256, 16, 16])
     """
     num_classes = _check_classes(num_classes, "resnet50_vggface2")
+    from torchvision.models import resnet50 as tv_resnet50
+
     net = tv_resnet50(weights=None, num_classes=num_classes)
     net.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=0, ceil_mode=True)
     for name in ("layer2", "layer3", "layer4"):

@@ -251,7 +251,7 @@ def pf_sse(plan: dict, B: np.ndarray, Cy: np.ndarray, yy: np.ndarray, ycn: np.nd
     # GEMM/sum rounding: a few units of roundoff per sqrt(length) of the reductions
     err = (2.0 * np.sqrt(r) + 4.0) * _EPS * bound
     # conditioning: the rounding of B, as the direct path's, moves SSE by 2 |resid| |dpred|
-    err += 8.0 * plan["eps_b"] * plan["nu"][:, None] * (ycn * np.sqrt(np.abs(yy)))[None, :] \
+    err += 8.0 * plan["eps_b"] * plan["nu"][:, None] * (ycn * sqrt_yy)[None, :] \
         * np.sqrt(np.abs(sse) / np.where(yy > 0, yy, 1.0))
     if ne:  # blocks that are not exact ties: w(mean s)^2 for w_k w_l
         err += plan["wdev"] @ qb

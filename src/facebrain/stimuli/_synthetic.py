@@ -136,8 +136,7 @@ class SyntheticFaceSource:
         key = self._key(i)
         img = _RENDERED.get(key)
         if img is None:
-            img = render_face(dict(zip(self.columns, self.params[int(i)].tolist())),
-                              self.image_size)
+            img = render_face(self.parameters(i), self.image_size)
             _RENDERED.put(key, img)
         return img.copy()
 

@@ -191,3 +191,31 @@ def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
     back = read_results(write_results(nested, tmp_path / "nested.nc"))
     xr.testing.assert_identical(back["a/b"], clean_attrs(nested["a/b"]))
     xr.testing.assert_identical(back["a"], clean_attrs(nested["a"]))
+
+
+def test_results_nc_written_beside_equals_the_in_process_write(tmp_path, rng):
+    """The report's groups, sent to a second process, make the file the report makes.
+
+    (Every pipeline test that reaches the report on a 2-core machine writes results.nc
+    this way; this test compares the two ways on the report's own fake results.)
+    """
+    from facebrain.pipeline._workers import BesideJob
+    from facebrain.report._build import result_groups
+
+    groups = result_groups(_fakes.report_data(rng))
+    assert len(groups) > 5
+    here, beside = tmp_path / "here.nc", tmp_path / "beside.nc"
+    write_results(groups, here)
+    with BesideJob(write_results, (groups, beside), threads=None,
+                            name="results.nc") as job:
+        assert str(job.result()) == str(beside)
+    ta, tb = xr.open_datatree(here, engine="h5netcdf"), xr.open_datatree(beside, engine="h5netcdf")
+    try:
+        paths = [node.path for node in ta.subtree]
+        assert paths == [node.path for node in tb.subtree] and len(paths) > len(groups)
+        for path in paths:
+            x, y = ta[path].to_dataset().load(), tb[path].to_dataset().load()
+            assert x.identical(y), path
+    finally:
+        ta.close()
+        tb.close()

@@ -536,11 +536,16 @@ def stage_transfer(ctx: StageContext) -> dict:
 # ---------------------------------------------------------------------- report
 def stage_report(ctx: StageContext) -> dict:
     from ..report import build_report
+    from ._workers import BesideJob, spare_process
 
     stim = None
     if ctx.inputs.get("stimuli") is not None:  # the contact sheet's faces
         stim = load_stimuli(ctx, ctx.config, ctx.config.extract.stimuli)
-    return build_report(ctx, stimuli=stim)
+    # results.nc (~4 s of h5netcdf for the demo) is written by a second process while
+    # the figures are drawn here, when a core is free
+    beside = (lambda fn, args: BesideJob(fn, args, threads=None, name="results.nc")) \
+        if spare_process() else None
+    return build_report(ctx, stimuli=stim, beside=beside)
 
 
 def _without_runtime(d: dict) -> dict:

@@ -162,47 +162,127 @@ def _summary(res) -> dict:
     }
 
 
-def stage_transfer(ctx: StageContext) -> dict:
-    """Probe every direction's networks and baselines; write ``probe__*.nc`` files."""
-    from ..transfer import factor_variance, probe, subspace_angles
+def _layers(feats: _Features, d, name: str, kind: str, of: str | None) -> list[str]:
+    """The layers a candidate is probed on (a StageError when none was extracted)."""
+    if kind == "pixels":
+        return [PIXELS]
+    base = feats.extracted(of or name)
+    layers = [ly for ly in (d.layers or list(base.data_vars)) if ly in base.data_vars]
+    if not layers:
+        raise StageError(
+            f"transfer.directions ({d.label}): none of the layers {d.layers} was "
+            f"extracted for {of or name!r}; extracted: {list(base.data_vars)}")
+    return layers
+
+
+def _probe_one(ctx: StageContext, feats: _Features, run: tuple) -> tuple[dict, str]:
+    """Probe one candidate of one direction, write its file; (summary, log line)."""
+    from ..transfer import probe
 
     cfg = ctx.config
-    summary: dict[str, Any] = {}
+    di, order, name, kind, of, layers = run
+    d = cfg.transfer.directions[di]
+    seed = d.seed if d.seed is not None else cfg.seed
+    acts = feats.get(name, kind, of, layers, d, seed)
+    res = probe(acts, d.target, layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
+                n_permutations=d.n_permutations, seed=seed, client=ctx.client, **d.options)
+    res.attrs.update(model=name, direction=d.label, candidate_kind=kind,
+                     baseline_of=of or "", candidate_order=order,
+                     features=d.features or "none")
+    if kind == "pixels":
+        res.attrs["pixel_size"] = int(d.pixel_size)
+    write_netcdf(res, stage_file(ctx.dir, "probe", d.label, name))
+    s = _summary(res)
+    line = (f"[transfer] {d.label} <- {name} ({kind}, features {d.features}): best "
+            f"{s['best_layer']} {s['accuracy']:.3f} (chance {s['chance']:.3f}), p "
+            f"corrected for {s['n_layers']} layer(s) {s['p_value_fwe']:.3g}")
+    return s, line
+
+
+def _probe_runs(cfg, inputs: dict, out_dir: Path, run_dir: Path, stimuli, runs: list) -> list:
+    """:func:`_probe_one` for ``runs`` in a job process (the stage's stimuli passed in)."""
+    ctx = StageContext(config=cfg, stage="transfer", dir=Path(out_dir), run_dir=Path(run_dir),
+                       inputs=inputs, keys={}, log=lambda _msg: None)
     feats = _Features(ctx)
-    for d in cfg.transfer.directions:
-        seed = d.seed if d.seed is not None else cfg.seed
+    feats._stim = stimuli
+    return [_probe_one(ctx, feats, run) for run in runs]
+
+
+def _split(groups: list[list[tuple]]) -> tuple[list[tuple], list[tuple]]:
+    """Runs for this process and for a second one: candidates (with every direction they
+    appear in, so their features are computed once) go, from the last, to the side with
+    less work; the second process starts with half a candidate's work of handicap (its
+    start-up: importing torch and the analysis stack). Work ~ layers probed (+1 for a
+    network's extraction)."""
+    cost = [sum(len(r[5]) for r in g) + (g[0][3] != "pixels") for g in groups]
+    here, there = 0.0, 0.5 * sum(cost) / len(cost)
+    mine, theirs = [], []
+    for g, c in sorted(zip(groups, cost), key=lambda gc: -gc[1]):
+        if there < here:
+            theirs += g
+            there += c
+        else:
+            mine += g
+            here += c
+    return sorted(mine, key=_config_order), sorted(theirs, key=_config_order)
+
+
+def _config_order(run: tuple) -> tuple[int, int]:
+    return run[0], run[1]
+
+
+def stage_transfer(ctx: StageContext) -> dict:
+    """Probe every direction's networks and baselines; write ``probe__*.nc`` files.
+
+    With a free core (and no dask client), the candidates are shared between this
+    process and a second one, both single-threaded: a probe's numbers do not depend
+    on which process computes it (tested: the same files as one after another).
+    """
+    from ..transfer import factor_variance, subspace_angles
+    from ._runner import _thread_limit
+    from ._workers import BesideJob, spare_process
+
+    cfg = ctx.config
+    feats = _Features(ctx)
+    groups: dict[tuple, list[tuple]] = {}
+    for di, d in enumerate(cfg.transfer.directions):
         for order, (name, kind, of) in enumerate(direction_candidates(cfg, d)):
-            if kind == "pixels":
-                layers = [PIXELS]
-            else:
-                base = feats.extracted(of or name)
-                layers = [ly for ly in (d.layers or list(base.data_vars)) if ly in base.data_vars]
-                if not layers:
-                    raise StageError(
-                        f"transfer.directions ({d.label}): none of the layers {d.layers} was "
-                        f"extracted for {of or name!r}; extracted: {list(base.data_vars)}")
-            acts = feats.get(name, kind, of, layers, d, seed)
-            res = probe(acts, d.target, layers=layers, cv=d.cv, n_folds=d.n_folds, head=d.head,
-                        n_permutations=d.n_permutations, seed=seed, client=ctx.client,
-                        **d.options)
-            res.attrs.update(model=name, direction=d.label, candidate_kind=kind,
-                             baseline_of=of or "", candidate_order=order,
-                             features=d.features or "none")
-            if kind == "pixels":
-                res.attrs["pixel_size"] = int(d.pixel_size)
-            write_netcdf(res, stage_file(ctx.dir, "probe", d.label, name))
-            s = _summary(res)
-            summary[f"{d.label}/{name}"] = s
-            ctx.log(f"[transfer] {d.label} <- {name} ({kind}, features {d.features}): best "
-                    f"{s['best_layer']} {s['accuracy']:.3f} (chance {s['chance']:.3f}), p "
-                    f"corrected for {s['n_layers']} layer(s) {s['p_value_fwe']:.3g}")
-    if cfg.transfer.disentangle:
-        factors = list(cfg.transfer.factors)
-        for m in cfg.models:
-            acts = load_activations(ctx.input("extract"), m.name)
-            write_netcdf(factor_variance(acts, factors=tuple(factors)),
-                         stage_file(ctx.dir, "factors", m.name))
-            if len(factors) >= 2:
-                write_netcdf(subspace_angles(acts, factors[0], factors[1]),
-                             stage_file(ctx.dir, "angles", m.name))
-    return summary
+            run = (di, order, name, kind, of, _layers(feats, d, name, kind, of))
+            groups.setdefault((name, kind, of), []).append(run)
+    runs = sorted((r for g in groups.values() for r in g), key=_config_order)
+    done: dict[tuple, tuple[dict, str]] = {}
+
+    def probe_here(mine: list[tuple]) -> None:
+        for run in mine:
+            done[run[:2]] = _probe_one(ctx, feats, run)
+            ctx.log(done[run[:2]][1])
+
+    if ctx.client is None and len(groups) >= 2 and spare_process():
+        mine, theirs = _split(list(groups.values()))
+        stim = feats.stimuli()  # rendered once, sent along
+        with BesideJob(_probe_runs, (cfg, dict(ctx.inputs), ctx.dir, ctx.run_dir, stim, theirs),
+                       threads=1, name="transfer probes") as job:
+            with _thread_limit(1):
+                probe_here(mine)
+            _disentangle(ctx, factor_variance, subspace_angles)  # at the stage's threads
+            for run, out in zip(theirs, job.result()):
+                done[run[:2]] = out
+                ctx.log(out[1])
+    else:
+        probe_here(runs)
+        _disentangle(ctx, factor_variance, subspace_angles)
+    return {f"{cfg.transfer.directions[r[0]].label}/{r[2]}": done[r[:2]][0] for r in runs}
+
+
+def _disentangle(ctx: StageContext, factor_variance, subspace_angles) -> None:
+    cfg = ctx.config
+    if not cfg.transfer.disentangle:
+        return
+    factors = list(cfg.transfer.factors)
+    for m in cfg.models:
+        acts = load_activations(ctx.input("extract"), m.name)
+        write_netcdf(factor_variance(acts, factors=tuple(factors)),
+                     stage_file(ctx.dir, "factors", m.name))
+        if len(factors) >= 2:
+            write_netcdf(subspace_angles(acts, factors[0], factors[1]),
+                         stage_file(ctx.dir, "angles", m.name))

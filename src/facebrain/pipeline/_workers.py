@@ -1,4 +1,5 @@
-"""Run independent jobs of one stage in parallel processes (the train stage's networks).
+"""Run independent jobs of one stage in parallel processes (the train stage's networks,
+the transfer stage's candidates, the report's ``results.nc`` beside its figures).
 
 Each job runs in a fresh ``spawn`` process with the stage's thread cap, so a job
 computes exactly what it computes in the stage's own process: same code, same
@@ -20,11 +21,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
+from typing import Self
 
 from ..errors import StageError, enospc_in_chain
 from ._runner import _thread_limit
 
-__all__ = ["ENV_PROCESSES", "run_in_processes", "stage_processes"]
+__all__ = ["ENV_PROCESSES", "BesideJob", "available_cpus", "run_in_processes", "spare_process",
+           "stage_processes"]
 
 #: Environment variable capping the processes of a stage (1: run jobs one after another).
 ENV_PROCESSES = "FACEBRAIN_STAGE_PROCESSES"
@@ -58,6 +61,16 @@ def stage_processes(threads: int | None, n_jobs: int) -> int:
                              "e.g. 1 (no parallel processes)") from None
         n = min(n, max(1, cap))
     return n
+
+
+def spare_process() -> bool:
+    """Whether one job process may run beside the stage's own work.
+
+    True on two or more CPUs unless ``FACEBRAIN_STAGE_PROCESSES=1``. For work whose
+    results do not depend on where or beside what it runs (single-threaded jobs, files
+    written as they would be in the stage's process).
+    """
+    return stage_processes(1, 2) >= 2
 
 
 def _die_with_parent(parent: int) -> None:
@@ -99,6 +112,73 @@ def _worker(conn, fn: Callable, args: tuple, threads: int | None, parent: int) -
         conn.close()
 
 
+def _start(ctx, fn: Callable, args: tuple, threads: int | None, name: str):
+    """Start ``fn(*args)`` in a spawned process; return its (receiving end, process)."""
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(send, fn, tuple(args), threads, os.getpid()),
+                       name=name)
+    proc.start()
+    send.close()
+    return recv, proc
+
+
+def _collect(recv, proc, what: str):
+    """The value a job process sent (its exception raised here); joins the process."""
+    try:
+        ok, payload = recv.recv()
+    except EOFError:
+        proc.join()
+        raise StageError(
+            f"a parallel stage process ({what}) died with exit code {proc.exitcode} before "
+            f"reporting (killed, or out of memory?). Run again (finished work is kept), or "
+            f"set {ENV_PROCESSES}=1."
+        ) from None
+    finally:
+        recv.close()
+    proc.join()
+    if not ok:
+        raise payload
+    return payload
+
+
+def _stop(recv, proc) -> None:
+    proc.terminate()
+    proc.join()
+    recv.close()
+
+
+class BesideJob:
+    """``fn(*args)`` in one spawned process while the caller goes on with other work.
+
+    :meth:`result` waits for it (its exception is raised there, with the job's
+    traceback as a note); :meth:`cancel` ends it. As a context manager, a job whose
+    result was not collected is cancelled on exit (an error in the caller's own
+    work leaves nothing running).
+    """
+
+    def __init__(self, fn: Callable, args: Sequence = (), threads: int | None = 1,
+                 name: str = "beside") -> None:
+        self.name = name
+        self._recv, self._proc = _start(mp.get_context("spawn"), fn, tuple(args), threads,
+                                        f"facebrain-{name}")
+        self._done = False
+
+    def result(self):
+        self._done = True
+        return _collect(self._recv, self._proc, self.name)
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            _stop(self._recv, self._proc)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()
+
+
 def run_in_processes(fn: Callable, jobs: Sequence[tuple], processes: int,
                      threads: int | None) -> list:
     """``[fn(*args) for args in jobs]``, at most ``processes`` at a time, in order.
@@ -115,33 +195,12 @@ def run_in_processes(fn: Callable, jobs: Sequence[tuple], processes: int,
         while pending or running:
             while pending and len(running) < processes:
                 k, args = pending.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker,
-                                   args=(send, fn, tuple(args), threads, os.getpid()),
-                                   name=f"facebrain-job-{k}")
-                proc.start()
-                send.close()
+                recv, proc = _start(ctx, fn, tuple(args), threads, f"facebrain-job-{k}")
                 running[recv] = (proc, k)
             for recv in wait(list(running)):
                 proc, k = running.pop(recv)
-                try:
-                    ok, payload = recv.recv()
-                except EOFError:
-                    proc.join()
-                    raise StageError(
-                        f"a parallel stage process (job {k + 1} of {len(jobs)}) died with exit "
-                        f"code {proc.exitcode} before reporting (killed, or out of memory?). "
-                        f"Run again (finished work is kept), or set {ENV_PROCESSES}=1."
-                    ) from None
-                finally:
-                    recv.close()
-                proc.join()
-                if not ok:
-                    raise payload
-                results[k] = payload
+                results[k] = _collect(recv, proc, f"job {k + 1} of {len(jobs)}")
     finally:
         for recv, (proc, _) in running.items():
-            proc.terminate()
-            proc.join()
-            recv.close()
+            _stop(recv, proc)
     return results

@@ -109,8 +109,12 @@ def _rois(data: ReportData) -> list[str]:
     return list(dict.fromkeys(rois))
 
 
-def write_report(data: ReportData, out_dir: str | Path) -> dict:
-    """Write ``report.html`` and ``results.nc`` into ``out_dir``; return a summary dict."""
+def write_report(data: ReportData, out_dir: str | Path, *, results: bool = True) -> dict:
+    """Write ``report.html`` and ``results.nc`` into ``out_dir``; return a summary dict.
+
+    ``results=False`` leaves ``results.nc`` to the caller (the pipeline writes it from
+    :func:`result_groups` in another process while the figures are drawn).
+    """
     out_dir = Path(out_dir)
     rep = HtmlReport(data.title)
     summary: dict[str, Any] = {}
@@ -339,7 +343,8 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict:
         rep.pre(sec, prov["config"])
 
     groups = result_groups(data)
-    write_results(groups, out_dir / "results.nc")
+    if results:
+        write_results(groups, out_dir / "results.nc")
     with atomic_path(out_dir / "report.html", suffix=".html") as tmp:
         tmp.write_text(rep.render(), encoding="utf-8")
         tmp.chmod(0o644)
@@ -458,9 +463,22 @@ def collect_run(ctx, *, figures: bool = True, stimuli=None) -> ReportData:
     return data
 
 
-def build_report(ctx, *, stimuli=None) -> dict:
+def build_report(ctx, *, stimuli=None, beside=None) -> dict:
     """The pipeline's report stage: collect the run's results, write report.html + results.nc.
 
     ``stimuli``: the StimulusSet of the contact sheet (see :func:`collect_run`).
+    ``beside``: optional ``beside(fn, args)`` that starts ``fn(*args)`` elsewhere and
+    returns a job with ``result()`` and ``cancel()``; ``results.nc`` is then written by it
+    while the figures are drawn here (the same file: :func:`write_results` of the same
+    groups).
     """
-    return write_report(collect_run(ctx, stimuli=stimuli), ctx.dir)
+    data = collect_run(ctx, stimuli=stimuli)
+    if beside is None:
+        return write_report(data, ctx.dir)
+    job = beside(write_results, (result_groups(data), Path(ctx.dir) / "results.nc"))
+    try:
+        summary = write_report(data, ctx.dir, results=False)
+        job.result()
+    finally:
+        job.cancel()
+    return summary

@@ -219,3 +219,35 @@ def test_results_nc_written_beside_equals_the_in_process_write(tmp_path, rng):
     finally:
         ta.close()
         tb.close()
+
+
+def test_figures_fit_their_canvas_drawn_once(tmp_path, monkeypatch):
+    """A figure saved as laid out (no crop) keeps every label and legend on the canvas.
+
+    Each of the report's figures is drawn, then its content's bounding box (legends
+    outside the axes included) must lie inside the figure; figures without a layout
+    engine (nilearn's glass brain) are cropped to their content when saved.
+    """
+    import matplotlib
+
+    from facebrain.report import _html
+    from facebrain.report._figures import PLAIN_TEXT
+
+    checked: list[tuple[bool, bool, str]] = []
+    original = _html.figure_to_base64
+
+    def check(fig, **kw):
+        with matplotlib.rc_context(PLAIN_TEXT):
+            fig.canvas.draw()
+            box = fig.get_tightbbox(fig.canvas.get_renderer())
+        w, h = fig.get_size_inches()
+        laid_out = fig.get_layout_engine() is not None
+        inside = box.x0 >= -0.02 and box.y0 >= -0.02 and box.x1 <= w + 0.02 and box.y1 <= h + 0.02
+        checked.append((laid_out, inside, fig.axes[0].get_title() if fig.axes else ""))
+        return original(fig, **kw)
+
+    monkeypatch.setattr(_html, "figure_to_base64", check)
+    summary = write_report(_fakes.report_data(np.random.default_rng(7)), tmp_path)
+    assert len(checked) == summary["n_figures"] == 12
+    assert sum(laid_out for laid_out, _, _ in checked) == 11  # all but the glass brain
+    assert all(inside for laid_out, inside, _ in checked if laid_out), checked

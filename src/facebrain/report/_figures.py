@@ -95,7 +95,7 @@ def fig_contact_sheet(stimuli, *, max_identities: int = 8, size: int = 64):
                 ax.set_title(expr, fontsize=8)
             if c == 0:
                 ax.set_ylabel(ident, fontsize=7)
-    fig.tight_layout(pad=0.3)
+    fig.set_layout_engine("tight", pad=0.3)
     return fig
 
 
@@ -123,7 +123,7 @@ def fig_training(metrics: Mapping[str, Sequence[dict]]):
     ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for ax in (ax_l, ax_a):
         ax.legend(fontsize=6)
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 
@@ -172,7 +172,7 @@ def fig_transfer(results: Mapping[str, object], *, title: str = ""):
         ax.axhline(np.mean(chance_vals), color="k", ls=":", lw=1, label="chance")
     ax.set(ylabel="held-out accuracy", ylim=(0, 1.02), title=title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 
@@ -199,7 +199,7 @@ def fig_confusion(ds, layer: str, *, title: str = ""):
         ax.set_yticks(range(len(labels_t)), labels_t, fontsize=7)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of row")
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 
@@ -277,7 +277,7 @@ def fig_disentanglement(factors: Mapping[str, object], angles: Mapping[str, obje
         ax.set_xticks(x, [str(v) for v in ds["layer"].values], rotation=30, fontsize=7)
         ax.set_title(f"{name}: identity vs expression subspaces", fontsize=9)
         ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 
@@ -314,7 +314,7 @@ def fig_rdms(pairs: Sequence[tuple[str, np.ndarray, str, np.ndarray]], *, order_
             fig.colorbar(im, ax=ax, fraction=0.046)
     if order_note:
         fig.suptitle(order_note, fontsize=8)
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 
@@ -352,7 +352,7 @@ def _profile_panels(results: Mapping[str, object], ylabel: str, draw, finish=Non
         if k == 0:
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=6)
-    fig.tight_layout()
+    fig.set_layout_engine("tight")
     return fig
 
 

@@ -36,15 +36,22 @@ max-height:420px}
 
 
 def figure_to_base64(fig, *, dpi: int = 90) -> str:
-    """PNG bytes of a matplotlib figure, base64-encoded; closes the figure."""
+    """PNG bytes of a matplotlib figure, base64-encoded; closes the figure.
+
+    A figure with a layout engine (``fig.set_layout_engine("tight")``, as every
+    figure of :mod:`._figures` but nilearn's) is laid out while it is drawn and
+    saved as laid out: one draw. Any other figure is cropped to its content
+    (``bbox_inches="tight"``), which costs a second, measuring draw.
+    """
     import matplotlib
     import matplotlib.pyplot as plt
 
     from ._figures import PLAIN_TEXT
 
     buf = io.BytesIO()
+    crop = "tight" if fig.get_layout_engine() is None else None
     with matplotlib.rc_context(PLAIN_TEXT):  # tick labels are made while drawing
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches=crop)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 

@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # result, is the same. Read when torch's OpenMP library loads, hence set before
     # anything imports torch; a value already in the environment is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if argv is None:  # the console script (a caller passing argv keeps its own malloc)
+        from ._allocator import keep_freed_memory
+
+        keep_freed_memory()  # freed batches stay in the process: no page faults per batch
     from .errors import ConfigError, FacebrainError
     from .pipeline import load_config, run
 

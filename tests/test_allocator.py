@@ -20,6 +20,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 _PROBE = textwrap.dedent("""
     import json, os, resource, sys
     import numpy as np
+    from facebrain._allocator import ENV
+    KEYS = sorted(ENV)
     np._core.multiarray._set_madvise_hugepage(False)  # 4 KB pages, as torch's tensors
     if sys.argv[1] == "apply":
         from facebrain._allocator import keep_freed_memory
@@ -32,8 +34,8 @@ _PROBE = textwrap.dedent("""
     before = faults()
     b = np.ones(25_000_000); del b
     print(json.dumps({"applied": applied, "faults": faults() - before,
-                      "env": {k: os.environ.get(k) for k in %r}}))
-""" % sorted(_allocator.ENV))
+                      "env": {k: os.environ.get(k) for k in KEYS}}))
+""")
 
 
 def _probe(mode: str, **env) -> dict:

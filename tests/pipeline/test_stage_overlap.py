@@ -139,11 +139,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_an_error_beside_the_job_ends_it():
-    with pytest.raises(RuntimeError, match="caller failed"):
-        with _workers.BesideJob(time.sleep, (120,), name="sleeper", threads=None) as job:
-            pid = job._proc.pid
-            assert _alive(pid)
-            raise RuntimeError("caller failed")
+    with (pytest.raises(RuntimeError, match="caller failed"),
+          _workers.BesideJob(time.sleep, (120,), name="sleeper", threads=None) as job):
+        pid = job._proc.pid
+        assert _alive(pid)
+        raise RuntimeError("caller failed")
     assert not _alive(pid)
     job.cancel()  # a second cancel is a no-op
 

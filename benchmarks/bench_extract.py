@@ -26,6 +26,9 @@ matmul GFLOP/s. Results must agree with the peer to 1e-5 of each layer's
 largest absolute value (fused/oneDNN convolutions sum in a different order,
 so bit-equality is not expected); the script exits non-zero when they do not
 (``FACEBRAIN_BENCH_PERTURB`` shifts extract's result to prove it).
+Allocator: glibc's malloc is set as the ``facebrain`` command sets it (freed memory kept)
+for both sides; ``--default-malloc`` leaves the default, under which every batch faults
+its big buffers in again and the peer, which allocates more, pays more.
 
 Usage: python benchmarks/bench_extract.py [--n 64] [--threads 2] [--repeats 5] [--extra]
        [--cases 224:32:0,192:24:7]   (size:batch:seed, comma separated)
@@ -42,6 +45,7 @@ import numpy as np
 import pandas as pd
 import torch
 from _perturb import perturb  # benchmarks/ is on sys.path when run as a script
+from _timing import allocator
 
 from facebrain.activations import extract
 from facebrain.models import Preprocess, ResNetFaceNet
@@ -270,7 +274,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (best of N)")
     ap.add_argument("--extra", action="store_true",
                     help="also time a hook loop and extract(mkldnn=False)")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's malloc as it is (freed big blocks unmapped, faulted in "
+                         "again: the peer allocates more and pays more)")
     args = ap.parse_args()
+    malloc = allocator(args.default_malloc)
     if args.size is not None:
         cases = [(args.size, args.batch_size, args.seed)]
     else:
@@ -279,7 +287,7 @@ def main() -> int:
     peak = matmul_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (peer and extract), "
           f"ResNet-50 random weights, {args.repeats} interleaved rounds per stage set; "
-          f"fp32 matmul reference {peak:.1f} GFLOP/s; load average {loadavg()}")
+          f"fp32 matmul reference {peak:.1f} GFLOP/s; load average {loadavg()}; {malloc}")
     results = [run_case(size, bs, seed, args, peak) for size, bs, seed in cases]  # run all
     print("note: timings on a shared machine are noisy; compare the per-round ratios and "
           "rerun when it is idle.")

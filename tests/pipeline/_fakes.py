@@ -11,6 +11,16 @@ from pathlib import Path
 
 from PIL import Image
 
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (not gone, not a zombie); reads /proc (Linux)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state
+
+
 KDEF_CODE = {"fearful": "AF", "angry": "AN", "disgusted": "DI", "happy": "HA",
              "neutral": "NE", "sad": "SA", "surprised": "SU"}
 # one identity in each of three different published kdef10 folds (0-based 8, 9, 46)

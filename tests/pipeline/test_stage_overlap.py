@@ -129,22 +129,14 @@ def test_beside_job_returns_its_value_and_raises_its_error():
         _workers.BesideJob(os._exit, (3,), name="dying", threads=None).result()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_an_error_beside_the_job_ends_it():
     with (pytest.raises(RuntimeError, match="caller failed"),
           _workers.BesideJob(time.sleep, (120,), name="sleeper", threads=None) as job):
         pid = job._proc.pid
-        assert _alive(pid)
+        assert _fakes.alive(pid)
         raise RuntimeError("caller failed")
-    assert not _alive(pid)
+    assert not _fakes.alive(pid)
     job.cancel()  # a second cancel is a no-op
 
 

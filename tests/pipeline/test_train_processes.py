@@ -13,7 +13,6 @@ import sys
 import textwrap
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -98,14 +97,6 @@ def test_run_in_processes_keeps_order_and_raises_a_jobs_error():
     assert "in a parallel stage process" in "".join(getattr(info.value, "__notes__", []))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_killed_run_leaves_no_job_process_behind(tmp_path):
     script = tmp_path / "parent.py"
@@ -131,13 +122,13 @@ def test_a_killed_run_leaves_no_job_process_behind(tmp_path):
             assert parent.poll() is None and time.monotonic() < deadline, "job never started"
             time.sleep(0.2)
         child = int(flag.read_text())
-        assert _alive(child)
+        assert _fakes.alive(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 60
-        while _alive(child) and time.monotonic() < deadline:
+        while _fakes.alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(child), "the job process outlived its killed parent"
+        assert not _fakes.alive(child), "the job process outlived its killed parent"
     finally:
         parent.kill()
 

@@ -88,13 +88,17 @@ def _materialised(stim):
 
 
 class _Features:
-    """Features of every candidate, computed once per (candidate, features) in a stage."""
+    """Features of every candidate, computed once per (candidate, features) in a stage.
 
-    def __init__(self, ctx: StageContext) -> None:
+    ``stimuli``: the stage's stimulus set when it is already at hand (a job process
+    gets the parent's), else loaded on first use.
+    """
+
+    def __init__(self, ctx: StageContext, stimuli=None) -> None:
         self.ctx = ctx
         self.cfg = ctx.config
         self._cache: dict[tuple, Any] = {}
-        self._stim = None
+        self._stim = stimuli
 
     def stimuli(self):
         if self._stim is None:
@@ -203,8 +207,7 @@ def _probe_runs(cfg, inputs: dict, out_dir: Path, run_dir: Path, stimuli, runs: 
     """:func:`_probe_one` for ``runs`` in a job process (the stage's stimuli passed in)."""
     ctx = StageContext(config=cfg, stage="transfer", dir=Path(out_dir), run_dir=Path(run_dir),
                        inputs=inputs, keys={}, log=lambda _msg: None)
-    feats = _Features(ctx)
-    feats._stim = stimuli
+    feats = _Features(ctx, stimuli)
     return [_probe_one(ctx, feats, run) for run in runs]
 
 

@@ -22,7 +22,10 @@ the per-round speed-ups (min-median-max), the process CPU seconds, the load
 average before and after (the machine may be shared: compare rounds, not
 runs), and the effective GFLOP/s (2 x multiply-adds of the convolutions/linear
 layers actually needed, per second) as a fraction of this machine's fp32
-matmul GFLOP/s. Results must agree with the peer to 1e-5 of each layer's
+matmul GFLOP/s. A ceiling line says what speed-up over each peer an implementation
+of the same fp32 arithmetic would reach at 100% of that matmul rate (convolutions
+lowered to GEMM-like kernels cannot beat the GEMM); a goal above it cannot be met on
+this machine by faster code, only by doing less arithmetic. Results must agree with the peer to 1e-5 of each layer's
 largest absolute value (fused/oneDNN convolutions sum in a different order,
 so bit-equality is not expected); the script exits non-zero when they do not
 (``FACEBRAIN_BENCH_PERTURB`` shifts extract's result to prove it).
@@ -251,6 +254,14 @@ def run_case(size, batch_size, seed, args, peak) -> bool:
               f"on best and median); vs NCHW peer best {min(times['peer']) / ext.min():.2f}x, "
               f"vs channels-last peer best {min(times['peer_cl']) / ext.min():.2f}x; extract "
               f"{g:.1f} GFLOP/s = {g / peak:.0%} of matmul")
+        # the ceiling: these convolution flops at this machine's fp32 matmul rate (no
+        # implementation of the same arithmetic in fp32 runs faster than its GEMM)
+        floor = flops[last] * args.n / (peak * 1e9)
+        print(f"({case} {tag}) {what}: ceiling at 100% of matmul ({floor:.2f} s): "
+              f"{min(faster_peer) / floor:.2f}x the faster peer, "
+              f"{min(times['peer']) / floor:.2f}x the NCHW peer (goal {goal}x "
+              f"{'within' if min(faster_peer) / floor >= goal else 'ABOVE'} this ceiling); "
+              f"peers at {flops[last] * args.n / min(faster_peer) / 1e9 / peak:.0%} of matmul")
         if args.extra:
             for base in ("hooks", "extract_no_onednn"):
                 r = np.array(times[base]) / ext

@@ -24,6 +24,11 @@ the count of scores recomputed by the direct GEMM is printed); the refit is one 
 GEMM here (dual weights kept as ``U``, ``B``) against one per distinct
 chosen alpha in himalaya.
 
+A floor line times this machine's sgemm/dgemm rates on the fold shapes and the
+eigendecompositions, and says how long our float32-scoring arithmetic alone takes and what
+ratio to himalaya it would reach with no other cost (a goal beyond it needs less arithmetic,
+not faster code).
+
 Agreement: alphas equal (np.isclose) to himalaya's on >= 99% of voxels for both facebrain
 runs; the chosen alpha's CV score within 1e-5 relative of himalaya's (float32 scoring) or
 1e-7 (float64); predictions within 1e-6 of max |prediction|; the float32 run on
@@ -164,6 +169,39 @@ def gflop(n, n_train, n_test, n_folds, n_alphas, n_vox, n_refit_alphas):
             pf / 1e9)
 
 
+def floor_seconds(n, n_train, n_test, n_folds, n_vox, p):
+    """Seconds our float32-scoring fit needs for its arithmetic alone, at this machine's rates.
+
+    GEMMs (kernel ``X X.T`` and ``A.T Yt`` and the refit's ``U.T Y`` in float64; ``U.T Yc``
+    and ``H B`` counted as float32, a lower bound as ``H``'s diagonal blocks run in float64)
+    at the sgemm/dgemm rate measured here on the same shapes and threads, plus the
+    eigendecompositions (``eigh`` of each fold's and of the full kernel, timed).
+    Returns (floor, sgemm GFLOP/s, dgemm GFLOP/s, eigh seconds).
+    """
+    rng = np.random.default_rng(0)
+    rate = {}
+    for dt in (np.float32, np.float64):
+        a = rng.standard_normal((n_train, n_train)).astype(dt)
+        b = rng.standard_normal((n_train, 4096)).astype(dt)
+        a @ b
+        t = min(_timed(lambda a=a, b=b: a @ b) for _ in range(3))
+        rate[dt] = 2.0 * n_train * n_train * 4096 / t / 1e9
+    t_eigh = 0.0
+    for m, k in ((n_train, n_folds), (n, 1)):
+        z = rng.standard_normal((m, m))
+        t_eigh += k * min(_timed(lambda z=z: np.linalg.eigh(z @ z.T)) for _ in range(2))
+    g32 = n_folds * 2.0 * 2 * n_train * n_train * n_vox
+    g64 = (n_folds * 2.0 * n_train * n_test * n_vox + 2.0 * n * n * n_vox + 2.0 * n * n * p)
+    floor = g32 / rate[np.float32] / 1e9 + g64 / rate[np.float64] / 1e9 + t_eigh
+    return floor, rate[np.float32], rate[np.float64], t_eigh
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main():
     rng = np.random.default_rng(args.seed)
     alphas = np.logspace(-2, 7, 19)
@@ -235,6 +273,14 @@ def main():
           f"{pf['declined']} fold fits declined; refit {g_ref:.0f} GFLOP float64"
           f" (ours: U.T Y, dual weights formed on demand) vs {g_href:.0f} GFLOP (himalaya: one "
           f"n x n GEMM per distinct chosen alpha, {np.unique(ha).size} here)")
+    floor, r32, r64, t_eigh = floor_seconds(args.n, args.n - n_test, n_test, args.folds, args.v,
+                                            args.p)
+    print(f"floor: our float32-scoring path's GEMMs at this machine's rates (sgemm {r32:.0f}, "
+          f"dgemm {r64:.0f} GFLOP/s, {args.threads} thread(s)) plus its eigendecompositions "
+          f"({t_eigh:.2f} s) take {floor:.2f} s; ours ran {w32:.2f} s ({floor / w32:.0%} of it "
+          f"arithmetic); 5x himalaya needs <= {wh / 5:.2f} s, and the floor is "
+          f"{'below' if floor <= wh / 5 else 'ABOVE'} that (ratio at the floor: "
+          f"{wh / floor:.2f}x)")
     print(f"agreement: alphas equal to himalaya on {100 * agree[0]:.2f}% (float32 scoring) and "
           f"{100 * agree[1]:.2f}% (float64) of voxels (need >= 99%) | chosen-alpha CV score max "
           f"relative difference {dcv[0]:.1e} (float32, need < 1e-5) / {dcv[1]:.1e} (float64, "

@@ -15,7 +15,6 @@ line, 1 when a stage fails.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -56,13 +55,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facebrain`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    # OpenMP threads waiting at a barrier sleep instead of spinning. Where other work
-    # also uses the cores, a spinning thread holds the core its descheduled partner
-    # needs: a 2-thread small_resnet training step beside one busy process took a
-    # median 1.26 s spinning and 0.14 s sleeping. The split of work, and so every
-    # result, is the same. Read when torch's OpenMP library loads, hence set before
-    # anything imports torch; a value already in the environment is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.command == "run":
+        # OpenMP threads sleep at barriers (OMP_WAIT_POLICY=PASSIVE) only when the run's
+        # threads would not have idle cores to themselves; otherwise they spin first, as
+        # libgomp does by default (see _openmp). Same results either way. libgomp reads
+        # the variable when torch loads, hence before anything imports torch; a value
+        # already in the environment is kept.
+        from ._openmp import set_wait_policy
+
+        set_wait_policy(args.config, args.overrides)
     if argv is None:  # the console script (a caller passing argv keeps its own malloc)
         from ._allocator import keep_freed_memory
 

@@ -90,22 +90,35 @@ def test_stage_failure_exit_status(config_file, tmp_path, monkeypatch, capsys):
     assert "not available yet" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_cli_sets_omp_wait_policy_before_torch_loads(given, expected):
-    # libgomp reads OMP_WAIT_POLICY once, when torch loads it: the command must set
-    # it before anything imports torch, and keep a value the user chose
+@pytest.mark.parametrize("given, busy, expected", [
+    ({}, 0.0, "unset"),                       # idle: libgomp's default (spin, then sleep)
+    ({}, 1.0, "PASSIVE"),                     # one of 2 CPUs taken: sleep at barriers
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, 1.0, "ACTIVE"),  # the user's choice is kept
+    ({"GOMP_SPINCOUNT": "100"}, 1.0, "unset"),       # ... whichever variable they set
+])
+def test_cli_run_sets_omp_wait_policy_before_torch_loads(given, busy, expected):
+    # libgomp reads OMP_WAIT_POLICY once, when torch loads: `facebrain run` must decide
+    # before anything imports torch, from how busy the CPUs are (measured; planted here)
     import os
     import subprocess
     import sys
 
-    code = ("import sys, os, facebrain.cli as c\n"
+    code = ("import os, sys, types\n"
+            "import facebrain.cli as c, facebrain._openmp as om, facebrain.pipeline as p\n"
+            "import facebrain.pipeline._workers as w\n"
             "assert 'torch' not in sys.modules\n"
-            "c.main(['list-models', 'small*'])\n"
-            "assert 'torch' in sys.modules\n"
-            "print(os.environ['OMP_WAIT_POLICY'])\n")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given is not None:
-        env["OMP_WAIT_POLICY"] = given
+            f"om.busy_cpus = lambda: {busy}\n"
+            "w.available_cpus = lambda: 2\n"
+            "def run(*a, **k):\n"
+            "    assert 'torch' not in sys.modules\n"
+            "    import torch\n"
+            "    print(os.environ.get('OMP_WAIT_POLICY', 'unset'))\n"
+            "    return types.SimpleNamespace(written=[])\n"
+            "p.run = run\n"
+            "assert c.main(['run']) == 0\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(given)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out[-1] == expected

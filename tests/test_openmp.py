@@ -14,7 +14,7 @@ HEAD = "cpu  1 1 1 1 1 0 0 0 0 0\n"
 
 def _stat(rows: dict[int, tuple]) -> str:
     # user nice system idle iowait irq softirq steal guest guest_nice
-    return HEAD + "".join(f"cpu{k} " + " ".join(str(v) for v in vals) + " 0 0\n"
+    return HEAD + "\n" + "".join(f"cpu{k} " + " ".join(str(v) for v in vals) + " 0 0\n"
                           for k, vals in rows.items()) + "intr 5 6\nctxt 7\n"
 
 
@@ -36,10 +36,10 @@ def test_busy_cpus_counts_other_work_on_this_process_cpus_only():
     assert busy_cpus(0.0, read=_reader(before, after), cpus={2}) == pytest.approx(1.0)
 
 
-def test_stolen_time_is_not_counted_as_busy():
+def test_stolen_time_counts_as_busy():
     before = _stat({0: (0, 0, 0, 0, 0, 0, 0, 0)})
     after = _stat({0: (10, 0, 0, 50, 0, 0, 0, 40)})  # 40 of 100 jiffies stolen by the host
-    assert busy_cpus(0.0, read=_reader(before, after), cpus={0}) == pytest.approx(0.1)
+    assert busy_cpus(0.0, read=_reader(before, after), cpus={0}) == pytest.approx(0.5)
 
 
 def test_busy_cpus_unreadable_or_foreign_stat_is_unknown():

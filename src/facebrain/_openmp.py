@@ -39,7 +39,7 @@ def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[float, float] | None:
     busy = total = 0.0
     seen = False
     for line in stat.splitlines():
-        name, *fields = line.split()
+        name, *fields = line.split() or ("",)
         if not name.startswith("cpu") or name == "cpu":
             continue
         try:
@@ -51,9 +51,8 @@ def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[float, float] | None:
         if cpus is not None and k not in cpus or len(vals) < 5:
             continue
         seen = True
-        idle = vals[3] + vals[4]
         total += sum(vals)
-        busy += sum(vals) - idle - (vals[7] if len(vals) > 7 else 0.0)
+        busy += sum(vals) - vals[3] - vals[4]  # all but idle and iowait (steal included)
     return (busy, total) if seen else None
 
 
@@ -63,8 +62,9 @@ def busy_cpus(interval: float = 0.1, *, read=None, cpus: set[int] | None = None
 
     Sums the per-CPU lines of ``/proc/stat`` for the CPUs of this process's affinity mask
     (``cpus`` overrides it), before and after sleeping ``interval``; this process sleeps
-    meanwhile, so what is counted is other processes' (and the kernel's) time. Time stolen
-    by the hypervisor is not counted as busy. Returns None where ``/proc/stat`` cannot be
+    meanwhile, so what is counted is other processes' (and the kernel's) time, and time
+    the hypervisor gave to other machines (steal: a virtual CPU that was not there to run
+    a thread is as busy as one another process holds). Returns None where ``/proc/stat`` cannot be
     read (not Linux). ``read`` is a callable returning the file's text (tests).
     """
     if read is None:

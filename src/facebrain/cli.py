@@ -58,10 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         # OpenMP threads sleep at barriers (OMP_WAIT_POLICY=PASSIVE) only when the run's
         # threads would not have idle cores to themselves; otherwise they spin first, as
-        # libgomp does by default (see _openmp). Same results either way. libgomp reads
+        # libgomp does by default (see pipeline._openmp). Same results either way. libgomp reads
         # the variable when torch loads, hence before anything imports torch; a value
         # already in the environment is kept.
-        from ._openmp import set_wait_policy
+        from .pipeline._openmp import set_wait_policy
 
         set_wait_policy(args.config, args.overrides)
     if argv is None:  # the console script (a caller passing argv keeps its own malloc)

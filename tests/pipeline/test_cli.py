@@ -104,7 +104,7 @@ def test_cli_run_sets_omp_wait_policy_before_torch_loads(given, busy, expected):
     import sys
 
     code = ("import os, sys, types\n"
-            "import facebrain.cli as c, facebrain._openmp as om, facebrain.pipeline as p\n"
+            "import facebrain.cli as c, facebrain.pipeline._openmp as om, facebrain.pipeline as p\n"
             "import facebrain.pipeline._workers as w\n"
             "assert 'torch' not in sys.modules\n"
             f"om.busy_cpus = lambda: {busy}\n"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from facebrain._openmp import busy_cpus, choose_wait_policy, config_threads
+from facebrain.pipeline._openmp import busy_cpus, choose_wait_policy, config_threads
 
 HEAD = "cpu  1 1 1 1 1 0 0 0 0 0\n"
 

@@ -155,7 +155,7 @@ def set_wait_policy(config=None, overrides=(), *, measure=None) -> str | None:
     """
     if any(v in os.environ for v in USER_VARS):
         return os.environ.get("OMP_WAIT_POLICY")
-    from .pipeline._workers import available_cpus
+    from ._workers import available_cpus
 
     threads = config_threads(config, overrides)
     cpus = available_cpus()

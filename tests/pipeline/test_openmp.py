@@ -7,7 +7,12 @@ import sys
 
 import pytest
 
-from facebrain.pipeline._openmp import busy_cpus, choose_wait_policy, config_threads
+from facebrain.pipeline._openmp import (
+    busy_cpus,
+    choose_wait_policy,
+    config_threads,
+    set_wait_policy,
+)
 
 HEAD = "cpu  1 1 1 1 1 0 0 0 0 0\n"
 
@@ -82,3 +87,17 @@ def test_config_threads_reads_the_yaml_and_overrides(tmp_path):
         cfg.write_text(bad)
         assert config_threads(cfg) == "unknown", bad
     assert config_threads(tmp_path / "missing.yaml") == "unknown"
+
+
+def test_one_thread_needs_no_measurement(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setattr("facebrain.pipeline._workers.available_cpus", lambda: 2)
+
+    def measure():
+        raise AssertionError("measured although one thread never waits at a barrier")
+
+    assert set_wait_policy(None, ["threads=1"], measure=measure) is None
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert set_wait_policy(None, [], measure=lambda: 1.5) == "PASSIVE"  # 2 threads, 1 busy
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

@@ -159,8 +159,11 @@ def set_wait_policy(config=None, overrides=(), *, measure=None) -> str | None:
 
     threads = config_threads(config, overrides)
     cpus = available_cpus()
+    threads = cpus if threads == "unknown" else threads
+    if choose_wait_policy(threads, cpus, float(cpus)) is None:
+        return None  # default even with every CPU busy (one thread): no 0.1 s measurement
     busy = (busy_cpus if measure is None else measure)()
-    policy = choose_wait_policy(cpus if threads == "unknown" else threads, cpus, busy)
+    policy = choose_wait_policy(threads, cpus, busy)
     if policy is not None:
         os.environ["OMP_WAIT_POLICY"] = policy
     return policy

@@ -90,8 +90,9 @@ def test_config_threads_reads_the_yaml_and_overrides(tmp_path):
 
 
 def test_one_thread_needs_no_measurement(tmp_path, monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    # a private copy of the environment: set_wait_policy writes into os.environ
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    monkeypatch.setattr(os, "environ", env)
     monkeypatch.setattr("facebrain.pipeline._workers.available_cpus", lambda: 2)
 
     def measure():

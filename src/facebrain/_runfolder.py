@@ -76,6 +76,14 @@ def stage_file(folder: str | os.PathLike, *parts: str) -> Path:
 
 
 # ----------------------------------------------------------------- netCDF files
+#: xarray engine of every netCDF file facebrain writes and reads. netCDF-C (the
+#: ``netCDF4`` package) writes and reads a stage file's variables about 6x faster than
+#: h5netcdf, which resolves each variable's HDF5 object again on every access
+#: (``benchmarks/bench_netcdf.py``); the files are the same netCDF-4/HDF5 either way, and
+#: h5netcdf, nc-tools or netCDF4 read them alike.
+ENGINE = "netcdf4"
+
+
 def _clean_value(v):
     if isinstance(v, (bool, np.bool_)):
         return int(v)
@@ -115,13 +123,13 @@ def clean_attrs(ds):
 
 
 def write_netcdf(ds, path: str | os.PathLike) -> Path:
-    """Write one Dataset (or DataArray) to ``path`` atomically (h5netcdf engine)."""
+    """Write one Dataset (or DataArray) to ``path`` atomically (netCDF-4, see :data:`ENGINE`)."""
     path = Path(path)
     ds = clean_attrs(ds)
     if hasattr(ds, "compute"):
         ds = ds.compute()
     with atomic_path(path, suffix=".nc") as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+        ds.to_netcdf(tmp, engine=ENGINE)
         tmp.chmod(0o644)
     return path
 
@@ -130,7 +138,7 @@ def read_netcdf(path: str | os.PathLike):
     """Load a netCDF file written by :func:`write_netcdf` into memory (file closed)."""
     import xarray as xr
 
-    return xr.load_dataset(path, engine="h5netcdf")
+    return xr.load_dataset(path, engine=ENGINE)
 
 
 def write_results(groups: Mapping[str, object], path: str | os.PathLike) -> Path:
@@ -166,13 +174,13 @@ def write_results(groups: Mapping[str, object], path: str | os.PathLike) -> Path
             # a group inside another group's data: written one by one (no tree alignment)
             for group, ds in cleaned.items():
                 ds.to_netcdf(tmp, group=group, mode="a" if tmp.exists() else "w",
-                             engine="h5netcdf")
-            root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine="h5netcdf")
+                             engine=ENGINE)
+            root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine=ENGINE)
         else:
             # one open file for every group: reopening it per group (mode="a") rescans
             # every group written so far, which made the demo's results.nc cost ~2x
             tree = xr.DataTree.from_dict({"/": root, **cleaned})
-            tree.to_netcdf(tmp, engine="h5netcdf")
+            tree.to_netcdf(tmp, engine=ENGINE)
         tmp.chmod(0o644)
     return path
 
@@ -189,12 +197,19 @@ def _nested(groups: Mapping[str, object]) -> bool:
 
 def read_results(path: str | os.PathLike) -> dict:
     """Load every group of a ``results.nc`` written by :func:`write_results`."""
+    import netCDF4
     import xarray as xr
 
-    root = xr.open_dataset(path, engine="h5netcdf")
-    groups = json.loads(root.attrs["groups"])
-    root.close()
-    return {g: xr.load_dataset(path, group=g, engine="h5netcdf") for g in groups}
+    # one open file for every group: opening it once per group re-reads the metadata of
+    # the whole file each time (~6x slower for the demo's 35 groups)
+    with netCDF4.Dataset(path, mode="r") as nc:
+        groups = json.loads(nc.getncattr("groups"))
+        out = {}
+        for g in groups:
+            ds = xr.open_dataset(xr.backends.NetCDF4DataStore(nc[g])).load()
+            ds.set_close(None)  # closing a group's store would close the whole file
+            out[g] = ds
+    return out
 
 
 # ---------------------------------------------------------------- stage outputs

@@ -193,6 +193,43 @@ def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
     xr.testing.assert_identical(back["a"], clean_attrs(nested["a"]))
 
 
+def test_netcdf_files_read_alike_by_both_engines(tmp_path, rng):
+    """facebrain writes with netCDF-C; h5netcdf reads the same values, and files written
+    by h5netcdf (run folders from before the switch) read back through facebrain alike."""
+    from facebrain._runfolder import ENGINE, read_netcdf, write_netcdf
+
+    assert ENGINE == "netcdf4"
+    ds = xr.Dataset(
+        {"r2": (("layer", "voxel"), rng.standard_normal((3, 40))),
+         "alpha": (("layer", "voxel"), 10.0 ** rng.integers(-2, 7, (3, 40))),
+         "n": ("layer", np.array([3, 4, 5], np.int64)),
+         "ok": ("layer", np.array([True, False, True]))},
+        coords={"layer": ["layer1", "layer2", "avgpool"],
+                "roi": ("voxel", np.array(["EVC", "rFFA"] * 20)),
+                "x": ("voxel", rng.standard_normal(40))},
+        attrs={"model": "net", "chance": 1 / 7, "flag": True, "names": ["a", "b"],
+               "nested": {"k": [1, 2]}, "none": None})
+    ours = write_netcdf(ds, tmp_path / "ours.nc")
+    want = clean_attrs(ds)
+    xr.testing.assert_identical(xr.load_dataset(ours, engine="h5netcdf"), want)
+    xr.testing.assert_identical(read_netcdf(ours), want)
+    want.to_netcdf(tmp_path / "old.nc", engine="h5netcdf")
+    xr.testing.assert_identical(read_netcdf(tmp_path / "old.nc"), want)
+    # results.nc of an older run (h5netcdf, one group at a time) through read_results
+    groups = {"rsa/net": ds, "encoding/net": ds.isel(voxel=slice(5))}
+    for g, d in groups.items():
+        clean_attrs(d).to_netcdf(tmp_path / "old_results.nc", group=g, engine="h5netcdf",
+                                 mode="a" if (tmp_path / "old_results.nc").exists() else "w")
+    xr.Dataset(attrs={"groups": '{"encoding/net": [], "rsa/net": []}'}).to_netcdf(
+        tmp_path / "old_results.nc", mode="a", engine="h5netcdf")
+    back = read_results(tmp_path / "old_results.nc")
+    assert sorted(back) == sorted(groups)
+    for g, d in groups.items():
+        xr.testing.assert_identical(back[g], clean_attrs(d))
+        back[g].close()  # the file is closed already: a no-op, the values stay
+        assert np.isfinite(back[g]["r2"].values).all()
+
+
 def test_results_nc_written_beside_equals_the_in_process_write(tmp_path, rng):
     """The report's groups, sent to a second process, make the file the report makes.
 

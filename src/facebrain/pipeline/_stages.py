@@ -541,7 +541,7 @@ def stage_report(ctx: StageContext) -> dict:
     stim = None
     if ctx.inputs.get("stimuli") is not None:  # the contact sheet's faces
         stim = load_stimuli(ctx, ctx.config, ctx.config.extract.stimuli)
-    # results.nc (~4 s of h5netcdf for the demo) is written by a second process while
+    # results.nc (~1.5 s for the demo) is written by a second process while
     # the figures are drawn here, when a core is free
     beside = (lambda fn, args: BesideJob(fn, args, threads=None, name="results.nc")) \
         if spare_process() else None

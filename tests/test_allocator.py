@@ -22,7 +22,8 @@ _PROBE = textwrap.dedent("""
     import numpy as np
     from facebrain._allocator import ENV
     KEYS = sorted(ENV)
-    np._core.multiarray._set_madvise_hugepage(False)  # 4 KB pages, as torch's tensors
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 1.x: numpy.core
+    core.multiarray._set_madvise_hugepage(False)  # 4 KB pages, as torch's tensors
     if sys.argv[1] == "apply":
         from facebrain._allocator import keep_freed_memory
         applied = keep_freed_memory()

@@ -43,7 +43,7 @@ ENV_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "panda
 
 
 def environment() -> dict:
-    """Python, platform and package versions of this process, for a run's records.
+    """Python, platform, CPU and package versions of this process, for a run's records.
 
     Stage manifests and ``run.json`` carry it, so that two runs whose numbers differ
     can be traced to a changed environment (a stage's cache key covers its config,
@@ -54,7 +54,7 @@ def environment() -> dict:
     --------
     >>> env = environment()
     >>> sorted(env)[:3], "numpy" in env["packages"]
-    (['machine', 'packages', 'platform'], True)
+    (['cpu', 'machine', 'packages'], True)
     """
     import platform
     from importlib import metadata
@@ -65,8 +65,47 @@ def environment() -> dict:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return {"machine": platform.machine(), "packages": packages,
+    return {"cpu": _cpu(), "machine": platform.machine(), "packages": packages,
             "platform": platform.platform(), "python": platform.python_version()}
+
+
+#: SIMD extensions that decide which float kernels oneDNN, MKL/OpenBLAS and numpy run
+_SIMD = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
+         "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+         "asimd", "asimdhp", "sve", "sve2")
+
+
+def _cpu() -> dict:
+    """The CPU model, its logical CPUs (all, and those this process may use) and its SIMD.
+
+    Trained weights and everything after them are bitwise reproducible on one machine, not
+    necessarily across machines: the kernels oneDNN and the BLAS pick depend on the SIMD
+    extensions (the demo's config gave other accuracies on two VMs, 2026-12-02 and -03,
+    with no change to the code that computes them). On Linux the model and flags
+    come from ``/proc/cpuinfo``; elsewhere the model is ``platform.processor()`` and the
+    flags are left empty.
+    """
+    import platform
+
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features"):  # x86, ARM
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {"model": model or platform.processor(), "count": os.cpu_count(),
+            "usable": usable, "simd": [x for x in _SIMD if x in flags]}
 
 
 def stable_hash(obj, length: int = 16) -> str:

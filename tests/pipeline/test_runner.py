@@ -94,6 +94,14 @@ def test_manifests_and_run_json_record_the_environment(tmp_path):
     assert run_env["machine"] == platform.machine()
     assert run_env["packages"]["numpy"] == numpy.__version__
     assert run_env["packages"]["torch"] == torch.__version__.split("+")[0]
+    # the CPU, checked against the kernels torch's own CPU detection chose
+    cpu = run_env["cpu"]
+    assert 1 <= cpu["usable"] <= cpu["count"]
+    capability = torch.backends.cpu.get_cpu_capability()
+    if sys.platform.startswith("linux") and platform.machine() == "x86_64":
+        assert cpu["model"], cpu
+        need = {"AVX2": "avx2", "AVX512": "avx512f"}.get(capability[:6], "sse4_2")
+        assert need in cpu["simd"], (capability, cpu)
 
 
 def test_changing_one_setting_recomputes_that_stage_and_later_only(tmp_path):

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ._utils import STORE_FINGERPRINT, atomic_path, in_written_order
+from .errors import DataFormatError, MissingFileError
 
 __all__ = [
     "METRICS",
@@ -196,17 +197,46 @@ def _nested(groups: Mapping[str, object]) -> bool:
 
 
 def read_results(path: str | os.PathLike) -> dict:
-    """Load every group of a ``results.nc`` written by :func:`write_results`."""
+    """Load every group of a ``results.nc`` written by :func:`write_results`.
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` does not exist.
+    DataFormatError
+        ``path`` is not netCDF-4, has no ``groups`` index (a single-group file: use
+        :func:`read_netcdf`), or lacks a group its index lists.
+    """
     import netCDF4
     import xarray as xr
 
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such file (a run writes results.nc into its "
+                               "folder at the report stage)")
     # one open file for every group: opening it once per group re-reads the metadata of
     # the whole file each time (~6x slower for the demo's 35 groups)
-    with netCDF4.Dataset(path, mode="r") as nc:
+    try:
+        nc = netCDF4.Dataset(path, mode="r")
+    except OSError as err:
+        raise DataFormatError(f"{path}: not a netCDF-4 file ({err}); expected a results.nc "
+                              "written by write_results or `facebrain run`") from err
+    with nc:
+        if "groups" not in nc.ncattrs():
+            raise DataFormatError(
+                f"{path}: no 'groups' attribute, so not a results.nc written by write_results; "
+                "open a single-group netCDF file with read_netcdf or xarray.open_dataset")
         groups = json.loads(nc.getncattr("groups"))
         out = {}
         for g in groups:
-            ds = xr.open_dataset(xr.backends.NetCDF4DataStore(nc[g])).load()
+            try:
+                node = nc[g]
+            except (KeyError, IndexError):
+                raise DataFormatError(f"{path}: group {g!r} is listed in the 'groups' attribute "
+                                      "but missing from the file (truncated or edited?); "
+                                      "rerun the report stage (facebrain run --from report)"
+                                      ) from None
+            ds = xr.open_dataset(xr.backends.NetCDF4DataStore(node)).load()
             ds.set_close(None)  # closing a group's store would close the whole file
             out[g] = ds
     return out

@@ -230,6 +230,32 @@ def test_netcdf_files_read_alike_by_both_engines(tmp_path, rng):
         assert np.isfinite(back[g]["r2"].values).all()
 
 
+def test_read_results_names_the_file_and_the_fix(tmp_path):
+    """A missing file, a file that is not netCDF, a netCDF file without the group index
+    and an index naming a group that is not there each get an error naming the path."""
+    import xarray as xr
+
+    from facebrain.errors import DataFormatError, MissingFileError
+
+    with pytest.raises(MissingFileError, match=r"nothere\.nc: no such file"):
+        read_results(tmp_path / "nothere.nc")
+    (tmp_path / "text.nc").write_text("not netCDF")
+    with pytest.raises(DataFormatError, match=r"text\.nc: not a netCDF-4 file"):
+        read_results(tmp_path / "text.nc")
+    plain = tmp_path / "plain.nc"
+    xr.Dataset({"a": ("x", [1.0, 2.0])}).to_netcdf(plain, engine="h5netcdf")
+    with pytest.raises(DataFormatError, match=r"plain\.nc: no 'groups' attribute.*read_netcdf"):
+        read_results(plain)
+    short = tmp_path / "short.nc"
+    write_results({"rsa/net": xr.Dataset({"a": ("x", [1.0])})}, short)
+    xr.Dataset(attrs={"groups": '{"rsa/net": ["a"], "encoding/net": ["r2"]}'}).to_netcdf(
+        short, mode="a", engine="h5netcdf")
+    with pytest.raises(DataFormatError, match=r"short\.nc: group 'encoding/net' is listed"):
+        read_results(short)
+    assert list(read_results(write_results({"rsa/net": xr.Dataset({"a": ("x", [1.0])})},
+                                           short))) == ["rsa/net"]
+
+
 def test_results_nc_written_beside_equals_the_in_process_write(tmp_path, rng):
     """The report's groups, sent to a second process, make the file the report makes.
 

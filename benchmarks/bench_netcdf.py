@@ -14,6 +14,11 @@ permutation null; an encoding file with per-voxel R2, alphas and voxel coordinat
 with string ROI labels; an RSA file with bootstrap scores); ``--run DIR`` uses the .nc
 files of an existing run folder instead (e.g. ``results/demo``).
 
+``--copies K`` puts every file K times into ``results.nc``, as a study with more subjects,
+ROIs or candidates would: netCDF-C syncs the file's metadata whenever a write follows a
+definition, so unless every write waits until all variables are defined (as
+``write_results`` does) each write costs more the more the file holds.
+
 Timing: best of ``--repeats`` (default 3) per side, sides alternating; write and read
 times and their ratios, for the stage files and for ``results.nc``.
 Agreement: each file facebrain wrote, read back by h5netcdf (the independent reader),
@@ -22,6 +27,7 @@ so must facebrain's read of the baseline's file and every group of facebrain's
 ``results.nc``; otherwise DISAGREE and exit 1.
 
     python benchmarks/bench_netcdf.py [--files 40] [--repeats 3] [--seed 0] [--run DIR]
+                                      [--copies 1]
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ ap.add_argument("--files", type=int, default=40)
 ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--run", type=Path, default=None, help="use this run folder's .nc files")
+ap.add_argument("--copies", type=int, default=1,
+                help="results.nc holds each file this many times (a bigger study's file)")
 args = ap.parse_args()
 
 
@@ -167,7 +175,8 @@ def _clock(times: dict, key: str, fn, *fn_args):
 def main() -> int:
     rng = np.random.default_rng(args.seed)
     dss = from_run(args.run) if args.run else synthetic(rng, args.files)
-    groups = {f"stage{i % 4}/file{i}": ds for i, ds in enumerate(dss)}
+    groups = {f"copy{c}/stage{i % 4}/file{i}": ds
+              for c in range(args.copies) for i, ds in enumerate(dss)}
     n_vars = sum(len(ds.variables) for ds in dss)
     src = f"the .nc files of {args.run}" if args.run else f"synthetic, seed {args.seed}"
     print(f"profile: {len(dss)} stage files ({src}), {n_vars} variables in all "

@@ -178,10 +178,22 @@ def write_results(groups: Mapping[str, object], path: str | os.PathLike) -> Path
                              engine=ENGINE)
             root.to_netcdf(tmp, mode="a" if tmp.exists() else "w", engine=ENGINE)
         else:
-            # one open file for every group: reopening it per group (mode="a") rescans
-            # every group written so far, which made the demo's results.nc cost ~2x
-            tree = xr.DataTree.from_dict({"/": root, **cleaned})
-            tree.to_netcdf(tmp, engine=ENGINE)
+            import dask
+
+            # One open file for every group: reopening it per group (mode="a") rescans
+            # every group written so far, which made the demo's results.nc cost ~2x.
+            # Every variable's values are written after all variables are defined:
+            # netCDF-C syncs the whole file's metadata when a write follows a definition,
+            # so writing each variable as it is defined costs O(variables in the file)
+            # per variable (105 groups of the demo: 23.5 s, 5.4 s deferred). xarray
+            # defers the values of dask-backed variables, so every variable goes in
+            # chunked, index coordinates too (their index dropped; the file is the same),
+            # computed in this process and thread whatever dask scheduler is active.
+            tree = xr.DataTree.from_dict(
+                {"/": root, **{g: ds.drop_indexes(list(ds.xindexes)).chunk()
+                               for g, ds in cleaned.items()}})
+            with dask.config.set(scheduler="synchronous"):
+                tree.to_netcdf(tmp, engine=ENGINE)
         tmp.chmod(0o644)
     return path
 

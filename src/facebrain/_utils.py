@@ -17,6 +17,7 @@ from .errors import ParameterError, ParameterTypeError, ShapeError, StimulusMism
 __all__ = [
     "STORE_FINGERPRINT",
     "atomic_path",
+    "available_cpus",
     "check_random_state",
     "check_same_stimuli",
     "environment",
@@ -100,12 +101,16 @@ def _cpu() -> dict:
                     break
     except OSError:
         pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
     return {"model": model or platform.processor(), "count": os.cpu_count(),
-            "usable": usable, "simd": [x for x in _SIMD if x in flags]}
+            "usable": available_cpus(), "simd": [x for x in _SIMD if x in flags]}
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def stable_hash(obj, length: int = 16) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Self
 
+from .._utils import available_cpus
 from ..errors import StageError, enospc_in_chain
 from ._runner import _thread_limit
 
@@ -31,14 +32,6 @@ __all__ = ["ENV_PROCESSES", "BesideJob", "available_cpus", "run_in_processes", "
 
 #: Environment variable capping the processes of a stage (1: run jobs one after another).
 ENV_PROCESSES = "FACEBRAIN_STAGE_PROCESSES"
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, else ``os.cpu_count()``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def stage_processes(threads: int | None, n_jobs: int) -> int:

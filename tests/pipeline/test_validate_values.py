@@ -159,3 +159,40 @@ def test_reduce_spec_is_checked_per_model():
         load_config(CONFIG, overrides={"extract.reduce": {"conv4": "srp:8"}})
     cfg = load_config(CONFIG, overrides={"extract.reduce": "pca:4"})
     assert cfg.extract.reduce == "pca:4"
+
+
+def test_layer_check_builds_on_meta_without_filling_weights():
+    # the layer-name check builds each network on the meta device; weight initialisation
+    # there fills nothing, and torch's meta normal_ imported torch._dynamo (1.8 s) for
+    # it: checking the demo config must not import it (a fresh process: the suite has it)
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from facebrain.pipeline import load_config\n"
+            "cfg = load_config(None)\n"
+            "assert cfg.models, cfg\n"
+            "print('torch._dynamo' in sys.modules, 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]  # torch was used (the meta build), dynamo was not
+
+
+def test_meta_fill_skip_leaves_real_tensors_alone():
+    from facebrain.pipeline._checks import _skip_meta_fills
+
+    def fills():
+        g = torch.Generator().manual_seed(3)
+        t = torch.empty(5, 4)
+        torch.nn.init.kaiming_normal_(t, generator=g)
+        u = torch.empty(7).uniform_(-1, 1, generator=g)
+        return t, u
+
+    expected = fills()
+    with _skip_meta_fills()():
+        got = fills()
+        with torch.device("meta"):
+            m = torch.nn.Conv2d(3, 8, 3)
+            torch.nn.init.normal_(m.weight)
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+    assert m.weight.is_meta and m.weight.shape == (8, 3, 3, 3)

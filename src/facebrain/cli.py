@@ -52,6 +52,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _skip_exit_collection() -> None:
+    """Let the console script exit without garbage-collecting what it imported.
+
+    At exit, after the non-daemon threads are joined and the atexit handlers have run,
+    CPython collects cyclic garbage while clearing the modules: for torch (and
+    ``torch._dynamo``, matplotlib, xarray, dask) that took 1.4-1.8 s of a 7-8 s cached
+    ``facebrain run`` (measured: 1.7-1.8 s -> 0.3-0.4 s). :func:`gc.freeze`, registered
+    here so that it runs among the atexit handlers, moves every tracked object to the
+    permanent generation, which that last collection skips; the process's memory goes
+    back to the OS when it ends. Objects freed by reference counting, open files
+    included, are still finalised as before; only ``__del__`` of objects left in cycles
+    at exit is not run, which Python does not promise anyway. Every file a run writes
+    is closed when its stage ends. Only the console script does this: a caller of
+    :func:`main` (a test, a notebook) keeps its collector.
+    """
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facebrain`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -68,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._allocator import keep_freed_memory
 
         keep_freed_memory()  # freed batches stay in the process: no page faults per batch
+        _skip_exit_collection()
     from .errors import ConfigError, FacebrainError
     from .pipeline import load_config, run
 

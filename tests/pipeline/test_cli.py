@@ -122,3 +122,28 @@ def test_cli_run_sets_omp_wait_policy_before_torch_loads(given, busy, expected):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out[-1] == expected
+
+
+@pytest.mark.parametrize("console", [True, False])
+def test_console_script_skips_the_exit_collection(console, tmp_path):
+    # `facebrain` (argv from the command line) freezes the collector at exit, after its
+    # files are closed: an atexit hook registered before main() runs after main's own
+    # (last in, first out) and sees the frozen generation; a caller passing argv keeps
+    # its collector. A file written and closed by the command is whole either way.
+    import subprocess
+    import sys
+
+    out = tmp_path / "config.yaml"
+    code = ("import atexit, gc, os, sys\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, flush=True))\n"
+            "import facebrain.cli as c\n"
+            f"sys.argv = ['facebrain', 'show-config', '--set', 'name=exitgc']\n"
+            f"stdout = open({str(out)!r}, 'w')\n"
+            "sys.stdout = stdout\n"
+            f"rc = c.main({'None' if console else 'sys.argv[1:]'})\n"
+            "stdout.close(); sys.stdout = sys.__stdout__\n"
+            "print('rc', rc, flush=True)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert res == ["rc", "0", "frozen", str(console)]
+    assert yaml.safe_load(out.read_text())["name"] == "exitgc"

@@ -58,3 +58,27 @@ def test_make_bench_stops_at_a_failing_benchmark():
     assert "== benchmarks/bench_loaders.py" in res.stdout
     # the loop stops at the first failure: the next benchmark never starts
     assert "== benchmarks/bench_synthetic.py" not in res.stdout
+
+
+def _gpu_check(*argv: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "benchmarks/bench_gpu.py", "--quick", "--repeats",
+                           "1", *argv], check=False, cwd=REPO, env=_env(**extra),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_gpu_check_runs_on_the_cpu_and_can_fail():
+    # the device check (goal 7) runs its torch path on the CPU here, against numpy
+    ok = _gpu_check("--device", "cpu")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("-> AGREE") == 4 and "all parts AGREE" in ok.stdout
+    bad = _gpu_check("--device", "cpu", "--parts", "ridge", FACEBRAIN_BENCH_PERTURB="0.1")
+    assert bad.returncode == 1 and "[ridge]" in bad.stdout and "-> DISAGREE" in bad.stdout
+
+
+def test_gpu_check_without_the_device_says_so():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    res = _gpu_check("--device", "cuda")
+    assert res.returncode == 2 and "nothing was checked" in res.stderr
+    assert "AGREE" not in res.stdout

@@ -24,10 +24,11 @@ the count of scores recomputed by the direct GEMM is printed); the refit is one 
 GEMM here (dual weights kept as ``U``, ``B``) against one per distinct
 chosen alpha in himalaya.
 
-A floor line times this machine's sgemm/dgemm rates on the fold shapes and the
-eigendecompositions, and says how long our float32-scoring arithmetic alone takes and what
-ratio to himalaya it would reach with no other cost (a goal beyond it needs less arithmetic,
-not faster code).
+A floor line counts every GEMM of our float32-scoring path (the rounding bound's and the
+per-alpha sums' included; ``floor_seconds``) at this machine's sgemm/dgemm rates, adds the
+eigendecompositions, and says how long that arithmetic alone takes and what ratio to
+himalaya it would reach with no other cost (a goal beyond it needs less arithmetic, not
+faster code).
 
 Agreement: alphas equal (np.isclose) to himalaya's on >= 99% of voxels for both facebrain
 runs; the chosen alpha's CV score within 1e-5 relative of himalaya's (float32 scoring) or
@@ -170,15 +171,22 @@ def gflop(n, n_train, n_test, n_folds, n_alphas, n_vox, n_refit_alphas):
             pf / 1e9)
 
 
-def floor_seconds(n, n_train, n_test, n_folds, n_vox, p):
+def floor_seconds(n, n_train, n_test, n_folds, n_vox, p, n_alphas):
     """Seconds our float32-scoring fit needs for its arithmetic alone, at this machine's rates.
 
-    GEMMs (kernel ``X X.T`` and ``A.T Yt`` and the refit's ``U.T Y`` in float64; ``U.T Yc``
-    and ``H B`` counted as float32, a lower bound as ``H``'s diagonal blocks run in float64)
-    at the sgemm/dgemm rate measured here on the same shapes and threads, plus the
-    eigendecompositions (``eigh`` of each fold's and of the full kernel, timed).
-    Returns (floor, sgemm GFLOP/s, dgemm GFLOP/s, eigh seconds).
+    Every GEMM of the path, per fold (``r`` = the fold's rank, ``n_train`` in the dual form):
+    in float32 ``U.T Yc`` and ``H B`` (the whole ``r x r`` matrix: its diagonal blocks are
+    zeros there) and the two GEMMs of the rounding bound (``4 n_alphas r`` rows); in float64
+    ``A.T Yt``, ``H``'s diagonal blocks (``_pf.SPLIT_BLOCK``/``SPLIT_MIN``) and the per-alpha
+    combination (``3 r`` terms); once, the kernel ``X X.T`` and the refit's ``U.T Y`` in
+    float64. Each at the sgemm/dgemm rate measured here on a large square shape with the
+    same threads (the skinny per-alpha GEMMs run slower than that, so this is a lower
+    bound), plus the eigendecompositions (``eigh`` of each fold's and of the full kernel,
+    timed). Element-wise work (centring, the residual terms, copies) is not counted.
+    Returns (floor, sgemm GFLOP/s, dgemm GFLOP/s, eigh seconds, GFLOP float32, GFLOP float64).
     """
+    from facebrain.encoding._pf import SPLIT_BLOCK, SPLIT_MIN
+
     rng = np.random.default_rng(0)
     rate = {}
     for dt in (np.float32, np.float64):
@@ -191,10 +199,13 @@ def floor_seconds(n, n_train, n_test, n_folds, n_vox, p):
     for m, k in ((n_train, n_folds), (n, 1)):
         z = rng.standard_normal((m, m))
         t_eigh += k * _best_time(lambda z=z: np.linalg.eigh(z @ z.T), 2)[0]
-    g32 = n_folds * 2.0 * 2 * n_train * n_train * n_vox
-    g64 = (n_folds * 2.0 * n_train * n_test * n_vox + 2.0 * n * n * n_vox + 2.0 * n * n * p)
+    r = min(n_train, p)
+    bs = min(r, max(SPLIT_MIN, int(np.ceil(SPLIT_BLOCK * r))))
+    g32 = n_folds * 2.0 * n_vox * (r * n_train + r * r + 4 * n_alphas * r)
+    g64 = (n_folds * 2.0 * n_vox * (r * n_test + r * bs + 3 * n_alphas * r)
+           + 2.0 * n * n * n_vox + 2.0 * n * n * p)
     floor = g32 / rate[np.float32] / 1e9 + g64 / rate[np.float64] / 1e9 + t_eigh
-    return floor, rate[np.float32], rate[np.float64], t_eigh
+    return floor, rate[np.float32], rate[np.float64], t_eigh, g32 / 1e9, g64 / 1e9
 
 
 def main():
@@ -268,9 +279,10 @@ def main():
           f"{pf['declined']} fold fits declined; refit {g_ref:.0f} GFLOP float64"
           f" (ours: U.T Y, dual weights formed on demand) vs {g_href:.0f} GFLOP (himalaya: one "
           f"n x n GEMM per distinct chosen alpha, {np.unique(ha).size} here)")
-    floor, r32, r64, t_eigh = floor_seconds(args.n, args.n - n_test, n_test, args.folds, args.v,
-                                            args.p)
-    print(f"floor: our float32-scoring path's GEMMs at this machine's rates (sgemm {r32:.0f}, "
+    floor, r32, r64, t_eigh, f32, f64 = floor_seconds(args.n, args.n - n_test, n_test, args.folds,
+                                                      args.v, args.p, alphas.size)
+    print(f"floor: our float32-scoring path's GEMMs ({f32:.0f} GFLOP float32, {f64:.0f} float64)"
+          f" at this machine's rates (sgemm {r32:.0f}, "
           f"dgemm {r64:.0f} GFLOP/s, {args.threads} thread(s)) plus its eigendecompositions "
           f"({t_eigh:.2f} s) take {floor:.2f} s; ours ran {w32:.2f} s ({floor / w32:.0%} of it "
           f"arithmetic); 5x himalaya needs <= {wh / 5:.2f} s, and the floor is "

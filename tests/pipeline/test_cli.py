@@ -124,12 +124,11 @@ def test_cli_run_sets_omp_wait_policy_before_torch_loads(given, busy, expected):
     assert out[-1] == expected
 
 
-@pytest.mark.parametrize("console", [True, False])
-def test_console_script_skips_the_exit_collection(console, tmp_path):
+def test_console_script_skips_the_exit_collection(tmp_path):
     # `facebrain` (argv from the command line) freezes the collector at exit, after its
     # files are closed: an atexit hook registered before main() runs after main's own
-    # (last in, first out) and sees the frozen generation; a caller passing argv keeps
-    # its collector. A file written and closed by the command is whole either way.
+    # (last in, first out) and sees the frozen generation. A file written and closed by the
+    # command is whole.
     import subprocess
     import sys
 
@@ -137,13 +136,30 @@ def test_console_script_skips_the_exit_collection(console, tmp_path):
     code = ("import atexit, gc, os, sys\n"
             "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, flush=True))\n"
             "import facebrain.cli as c\n"
-            f"sys.argv = ['facebrain', 'show-config', '--set', 'name=exitgc']\n"
+            "sys.argv = ['facebrain', 'show-config', '--set', 'name=exitgc']\n"
             f"stdout = open({str(out)!r}, 'w')\n"
             "sys.stdout = stdout\n"
-            f"rc = c.main({'None' if console else 'sys.argv[1:]'})\n"
+            "rc = c.main()\n"
             "stdout.close(); sys.stdout = sys.__stdout__\n"
             "print('rc', rc, flush=True)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert res == ["rc", "0", "frozen", str(console)]
+    assert res == ["rc", "0", "frozen", "True"]
     assert yaml.safe_load(out.read_text())["name"] == "exitgc"
+
+
+def test_main_called_with_argv_keeps_the_collector(monkeypatch, capsys):
+    # a caller passing argv (tests, notebooks) registers nothing at exit
+    import atexit
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn, *a, **k: registered.append(fn))
+    assert cli.main(["list-models", "small*"]) == 0
+    assert registered == []
+    monkeypatch.setattr("sys.argv", ["facebrain", "list-models", "small*"])
+    monkeypatch.setattr("facebrain._allocator.keep_freed_memory", lambda: False)
+    assert cli.main() == 0  # the console path registers the freeze (not run here)
+    import gc
+
+    assert registered == [gc.freeze]
+    capsys.readouterr()

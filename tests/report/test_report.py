@@ -11,6 +11,7 @@ import xarray as xr
 from scipy.spatial.distance import pdist, squareform
 
 from facebrain._runfolder import clean_attrs
+from facebrain.errors import ParameterError
 from facebrain.report import read_results, write_report, write_results
 from facebrain.report._browser import check_in_browser
 from facebrain.report._figures import rdm_matrix, voxel_image
@@ -164,9 +165,8 @@ def test_dollar_signs_in_labels_do_not_kill_the_report():
 
 
 def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
-    """The tree write (one open file) stores what writing each group in turn stores."""
-    from facebrain._runfolder import _nested
-
+    """The one-pass write (file opened once, values after all definitions) stores what
+    writing each group in turn with xarray stores, nested groups and the root included."""
     def ds(k):
         return xr.Dataset({"score": (("layer", "roi"), rng.standard_normal((2, 3)))},
                           coords={"layer": ["a", "b"], "roi": ["x", "y", "z"][: 3]},
@@ -174,7 +174,6 @@ def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
 
     groups = {"rsa/net": ds(1), "rsa/selection": ds(2), "transfer/d/net": ds(3),
               "brain/responses": ds(4)}
-    assert not _nested(groups)
     tree = write_results(groups, tmp_path / "tree.nc")
     for group, d in groups.items():  # the reference: one group at a time, then the root
         d.to_netcdf(tmp_path / "ref.nc", group=group, engine="h5netcdf",
@@ -185,12 +184,17 @@ def test_write_results_one_file_open_equals_group_by_group(tmp_path, rng):
         xr.testing.assert_identical(got[g], xr.load_dataset(tmp_path / "ref.nc", group=g,
                                                            engine="h5netcdf"))
         xr.testing.assert_identical(got[g], ref[g].load())
-    # a group inside another group's data is written group by group (no tree alignment)
-    nested = {"a": ds(5), "a/b": ds(6).rename(layer="other")}
-    assert _nested(nested) and _nested({"/": ds(7)})
+    # a group inside another group's data (its own dims), in either order
+    nested = {"a/b": ds(6).rename(layer="other"), "a": ds(5)}
     back = read_results(write_results(nested, tmp_path / "nested.nc"))
-    xr.testing.assert_identical(back["a/b"], clean_attrs(nested["a/b"]))
-    xr.testing.assert_identical(back["a"], clean_attrs(nested["a"]))
+    for g, d in nested.items():
+        xr.testing.assert_identical(back[g], clean_attrs(d))
+    with xr.open_dataset(tmp_path / "nested.nc", engine="h5netcdf", group="a/b") as b:
+        xr.testing.assert_identical(b.load(), clean_attrs(nested["a/b"]))
+    # the root holds the index: not a group to write
+    with pytest.raises(ParameterError, match=r"group '/' names the file's root"):
+        write_results({"/": ds(7)}, tmp_path / "root.nc")
+    assert not (tmp_path / "root.nc").exists()
 
 
 def test_netcdf_files_read_alike_by_both_engines(tmp_path, rng):

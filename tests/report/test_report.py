@@ -234,6 +234,64 @@ def test_netcdf_files_read_alike_by_both_engines(tmp_path, rng):
         assert np.isfinite(back[g]["r2"].values).all()
 
 
+def _nc_entries(path) -> dict:
+    """Every group and variable of a netCDF-4 file as netCDF-C sees it: dtype, dims,
+    chunking, filters, attributes with their types, raw values (no masking or scaling)."""
+    import netCDF4
+
+    out = {}
+
+    def walk(g, prefix):
+        out[prefix or "/"] = ({k: (type(g.getncattr(k)).__name__, repr(g.getncattr(k)))
+                               for k in g.ncattrs()}, {k: len(v) for k, v in g.dimensions.items()})
+        for name, v in g.variables.items():
+            v.set_auto_maskandscale(False)
+            out[f"{prefix}/{name}"] = (
+                str(v.dtype), v.dimensions, v.chunking(), v.filters(),
+                {k: (type(v.getncattr(k)).__name__, repr(v.getncattr(k))) for k in v.ncattrs()},
+                repr(np.asarray(v[...]).tolist()))
+        for name, sub in g.groups.items():
+            walk(sub, f"{prefix}/{name}")
+
+    with netCDF4.Dataset(path) as nc:
+        walk(nc, "")
+    return out
+
+
+def test_writers_make_the_files_xarray_makes(tmp_path, rng):
+    """write_netcdf and write_results (one pass, values after all definitions) make, entry by
+    entry, the file xarray's to_netcdf (netCDF-C) makes: one dataset, and group by group."""
+    from facebrain._runfolder import write_netcdf
+
+    ds = xr.Dataset(
+        {"r2": (("layer", "voxel"), rng.standard_normal((3, 8)).astype(np.float32)),
+         "n": ("layer", np.array([3, 4, 5], np.int64)),
+         "ok": ("layer", np.array([True, False, True])),
+         "gap": ("voxel", np.where(rng.random(8) < 0.3, np.nan, 1.0))},
+        coords={"layer": ["layer1", "layer2", "avgpool"],
+                "roi": ("voxel", np.array(["EVC", "rFFA"] * 4)),
+                "t": ("voxel", np.arange(8) * np.timedelta64(2, "s"))},
+        attrs={"model": "net", "chance": 1 / 7, "flag": True, "names": ["a", "b"],
+               "nested": {"k": [1, 2]}, "none": None, "ints": [1, 2]})
+    want = clean_attrs(ds)
+    want.to_netcdf(tmp_path / "ref.nc", engine="netcdf4")
+    write_netcdf(ds, tmp_path / "ours.nc")
+    assert _nc_entries(tmp_path / "ours.nc") == _nc_entries(tmp_path / "ref.nc")
+    groups = {"rsa/net": ds, "rsa/net/sub": ds.isel(voxel=slice(3)).rename(voxel="v"),
+              "encoding/net": ds.isel(layer=[0])}
+    for g, d in groups.items():
+        clean_attrs(d).to_netcdf(tmp_path / "ref_results.nc", group=g, engine="netcdf4",
+                                 mode="a" if (tmp_path / "ref_results.nc").exists() else "w")
+    index = {g: sorted(map(str, d.data_vars)) for g, d in groups.items()}
+    import json
+
+    xr.Dataset(attrs={"groups": json.dumps(index, sort_keys=True),
+                      "title": "facebrain results"}).to_netcdf(
+        tmp_path / "ref_results.nc", mode="a", engine="netcdf4")
+    write_results(groups, tmp_path / "results.nc")
+    assert _nc_entries(tmp_path / "results.nc") == _nc_entries(tmp_path / "ref_results.nc")
+
+
 def test_read_results_names_the_file_and_the_fix(tmp_path):
     """A missing file, a file that is not netCDF, a netCDF file without the group index
     and an index naming a group that is not there each get an error naming the path."""

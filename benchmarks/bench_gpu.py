@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -60,7 +59,9 @@ args = ap.parse_args()
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _perturb import perturb  # benchmarks/ is on sys.path (above)
+from _data import realistic  # benchmarks/ is on sys.path (above)
+from _perturb import perturb
+from _timing import best_of as _best_of
 
 IMAGE_SIZE, N_STIMULI, N_VOX = (64, 30, 6) if args.quick else (224, 100, 30)
 if args.quick:
@@ -68,14 +69,9 @@ if args.quick:
 
 
 def best_of(fn, repeats):
-    """(best wall seconds, last result); one untimed call first (compilation, caches)."""
-    out = fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+    """(best wall seconds, last result) after one untimed call (compilation, caches)."""
+    fn()
+    return _best_of(fn, repeats)
 
 
 def line(part, t_cpu, t_dev, ok, detail):
@@ -121,21 +117,6 @@ def part_extract(torch) -> bool:
     return line("extract", t_cpu, t_dev, worst <= 1e-4,
                 f"ResNet-50, {n} images {size} px, batch 32, {len(layers)} stages; max |diff| / "
                 f"max |CPU| over layers {worst:.1e} (tolerance 1e-4)")
-
-
-def realistic(rng, n, p, n_vox):
-    """bench_encoding's generator: activation-like features, silent to high-SNR voxels."""
-    k = min(n, p, 200)
-    Z = rng.normal(size=(n, k)) * np.logspace(0, -2, k)
-    X = Z @ rng.normal(size=(k, p)) + 0.05 * rng.normal(size=(n, p))
-    Y = np.empty((n, n_vox))
-    for a in range(0, n_vox, 2000):
-        b = min(a + 2000, n_vox)
-        W = rng.normal(size=(p, b - a)) * (rng.random((1, b - a)) < 0.8)
-        s = X @ W
-        s /= s.std(0) + 1e-12
-        Y[:, a:b] = s * np.logspace(-1.5, 1, b - a) + rng.normal(size=(n, b - a)) + 2.0
-    return X, Y
 
 
 def part_ridge(torch) -> bool:

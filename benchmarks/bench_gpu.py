@@ -46,7 +46,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--device", default="cuda")
 ap.add_argument("--parts", default="extract,ridge,rsa")
 ap.add_argument("--quick", action="store_true",
-                help="small shapes: 8 images at 64 px, 120 x 150 x 300 ridge, 30 stimuli")
+                help="small shapes: 8 images at 64 px, 120 x 150 x 300 ridge, 30 stimuli x 10 bootstraps")
 ap.add_argument("--n-images", type=int, default=256)
 ap.add_argument("--n", type=int, default=1000)
 ap.add_argument("--p", type=int, default=2048)
@@ -65,7 +65,7 @@ from _timing import best_of as _best_of
 
 IMAGE_SIZE, N_STIMULI, N_VOX = (64, 30, 6) if args.quick else (224, 100, 30)
 if args.quick:
-    args.n_images, args.n, args.p, args.v, args.n_boot = 8, 120, 150, 300, 50
+    args.n_images, args.n, args.p, args.v, args.n_boot = 8, 120, 150, 300, 10
 
 
 def best_of(fn, repeats):

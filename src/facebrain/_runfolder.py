@@ -4,8 +4,8 @@ The pipeline's stages write their results into stage folders; the report (and
 ``results.nc`` written without a report) reads them back. This module holds
 both sides of that contract, so that neither room imports the other's
 private helpers (the house's one direction: ``pipeline -> report -> neutral``,
-see ``CONTRACTS.md``). It is neutral: it imports no room, only numpy, xarray
-and :mod:`facebrain._utils`.
+see ``CONTRACTS.md``). It is neutral: it imports no room, only numpy, xarray,
+netCDF4, :mod:`facebrain._utils` and :mod:`facebrain.errors`.
 
 Layout of a stage folder (``<out>/<stage>/<key>/``):
 
@@ -77,11 +77,12 @@ def stage_file(folder: str | os.PathLike, *parts: str) -> Path:
 
 
 # ----------------------------------------------------------------- netCDF files
-#: xarray engine of every netCDF file facebrain writes and reads. netCDF-C (the
-#: ``netCDF4`` package) writes and reads a stage file's variables about 6x faster than
-#: h5netcdf, which resolves each variable's HDF5 object again on every access
-#: (``benchmarks/bench_netcdf.py``); the files are the same netCDF-4/HDF5 either way, and
-#: h5netcdf, nc-tools or netCDF4 read them alike.
+#: xarray engine of every netCDF file facebrain reads; every file it writes goes through
+#: :func:`_write_groups`, which is this engine's own data store (``NetCDF4DataStore``)
+#: driven directly. netCDF-C (the ``netCDF4`` package) writes and reads a stage file's
+#: variables about 6x faster than h5netcdf, which resolves each variable's HDF5 object
+#: again on every access (``benchmarks/bench_netcdf.py``); the files are the same
+#: netCDF-4/HDF5 either way, and h5netcdf, nc-tools or netCDF4 read them alike.
 ENGINE = "netcdf4"
 
 
